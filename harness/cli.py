@@ -1,0 +1,120 @@
+"""`harness` command line: a thin shell over harness.pipeline. User errors: one line, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from harness.errors import UserError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("harness").setLevel(logging.INFO)
+    try:
+        return args.func(args) or 0
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _validate(args) -> int:
+    from harness.spec import load_spec
+
+    spec = load_spec(args.spec)
+    search = "no search" if spec.search is None or not spec.search.enabled else f"search over {', '.join(spec.search.space) or 'nothing'}"
+    print(f"{args.spec}: ok (project {spec.project}, model {spec.model.source}, data {spec.data.source}, {search})")
+    return 0
+
+
+def _run(args) -> int:
+    from harness.pipeline import run
+    from harness.spec import load_spec
+
+    spec = load_spec(args.spec)
+    run_dir = run(spec, Path(args.runs_dir) if args.runs_dir else None)
+    print(f"done: results in {run_dir}/results.json, report in {run_dir}/report.md")
+    return 0
+
+
+def _search(args) -> int:
+    from harness.pipeline import search_only
+    from harness.spec import load_spec
+
+    result = search_only(load_spec(args.spec), Path(args.runs_dir) if args.runs_dir else None, args.trials, args.storage)
+    print(f"study {result.study_name} ({result.storage}): {result.counts}")
+    for t in result.trials:
+        print(f"  trial {t['number']:>3} {t['state']:<8} {t['params']} -> {t['values']}")
+    print(f"best: trial {result.best_trial} {result.best_params} -> {result.best_value}")
+    return 0
+
+
+def _eval(args) -> int:
+    from harness.pipeline import evaluate_adapter, evaluate_run
+    from harness.spec import load_spec
+
+    if args.spec:
+        if not args.adapter:
+            raise UserError("harness eval --spec needs --adapter DIR (the LoRA adapter to compare with the base)")
+        path = evaluate_adapter(load_spec(args.spec), Path(args.adapter), Path(args.out or "."))
+    else:
+        if not args.run_dir:
+            raise UserError("harness eval needs a run directory, or --spec SPEC --adapter DIR")
+        path = evaluate_run(Path(args.run_dir))
+    print(f"done: {path}")
+    return 0
+
+
+def _report(args) -> int:
+    from harness.report import write_reports
+
+    run_dir = Path(args.run_dir)
+    paths = write_reports(run_dir)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description="Declarative LLM fine-tuning: train, search, evaluate, report.")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check a spec without running it")
+    p.add_argument("spec")
+    p.set_defaults(func=_validate)
+
+    p = sub.add_parser("run", help="run a spec end to end (search, train, evaluate, report)")
+    p.add_argument("spec")
+    p.add_argument("--runs-dir", help="where run directories go (default: the spec's runs_dir, 'runs')")
+    p.set_defaults(func=_run)
+
+    for name, text in (("search", "run (or resume) the spec's hyperparameter search only"),
+                       ("worker", "join a shared study (--storage URL) as one more worker")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("spec")
+        p.add_argument("--storage", help="Optuna storage URL, e.g. postgresql://user:pw@host/db (default: spec's)")
+        p.add_argument("--trials", type=int, help="stop when the study holds this many finished trials")
+        p.add_argument("--runs-dir", help="where the search area lives (default: the spec's runs_dir)")
+        p.set_defaults(func=_search)
+
+    p = sub.add_parser("eval", help="evaluate base vs tuned for a run directory or a base/adapter pair")
+    p.add_argument("run_dir", nargs="?")
+    p.add_argument("--spec", help="spec giving the base model, data and evaluation settings")
+    p.add_argument("--adapter", help="PEFT adapter directory to compare with the base")
+    p.add_argument("--out", help="where eval.json goes with --spec (default: current directory)")
+    p.set_defaults(func=_eval)
+
+    p = sub.add_parser("report", help="regenerate the reports of a run directory")
+    p.add_argument("run_dir")
+    p.set_defaults(func=_report)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

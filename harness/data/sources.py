@@ -1,0 +1,57 @@
+"""Read raw rows from wherever `data.source` points: a built-in set, a local file, or the hub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UserError
+
+_FILE_LOADERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+BUILTINS = ("builtin:sql",)
+
+
+def read_rows(source: str, base_dir: Path, hub_split: str = "train") -> list[dict[str, Any]]:
+    if source == "builtin:sql":
+        from harness.data import builtin_sql
+
+        return builtin_sql.load()
+    if source.startswith("builtin:"):
+        raise UserError(f"data.source: unknown built-in dataset '{source}' (available: {', '.join(BUILTINS)})")
+    path = Path(source).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    if path.suffix in _FILE_LOADERS:
+        if not path.is_file():
+            raise UserError(f"data.source: file {path} not found")
+        return _read_file(path)
+    if path.exists():
+        raise UserError(f"data.source: {path} has unsupported type; use .jsonl, .json, .csv or .parquet")
+    if source.startswith((".", "/", "~")) or source.count("/") != 1:
+        raise UserError(f"data.source: '{source}' is not an existing file, a built-in, or a hub id like 'org/name'")
+    return _read_hub(source, hub_split)
+
+
+def _read_file(path: Path) -> list[dict[str, Any]]:
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(_FILE_LOADERS[path.suffix], data_files=str(path), split="train")
+    except Exception as exc:
+        raise UserError(f"data.source: cannot read {path}: {str(exc).splitlines()[0][:200]}") from None
+    if len(ds) == 0:
+        raise UserError(f"data.source: {path} has no rows")
+    return ds.to_list()
+
+
+def _read_hub(dataset_id: str, split: str) -> list[dict[str, Any]]:
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(dataset_id, split=split)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0][:160]
+        raise UserError(
+            f"data.source: cannot load hub dataset '{dataset_id}' ({type(exc).__name__}: {reason}). "
+            "Without internet, export it to a .jsonl file elsewhere and point data.source at that file."
+        ) from None
+    return ds.to_list()

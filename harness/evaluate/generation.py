@@ -1,0 +1,131 @@
+"""Greedy generation and its timing, identical for base and tuned models.
+
+Both models get the same rendered prompts, greedy decoding, max new tokens, stop token, dtype and
+device; the tuned LoRA is merged into the base weights first so latency compares like with like.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def load_model(model_dir: Path, adapter_dir: Path | None = None, dtype: str = "float32"):
+    """Base model, or base + LoRA merged (no adapter indirection left at inference time)."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=_DTYPES[dtype]).to(device)
+    if adapter_dir is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(adapter_dir or model_dir)
+    tokenizer.padding_side = "left"
+    return model, tokenizer
+
+
+@dataclass
+class Generations:
+    outputs: list[str]
+    output_tokens: list[int]  # generated tokens up to and including the stop token
+    seconds: float  # wall time of the whole batched pass
+
+    @property
+    def tokens_per_second(self) -> float:
+        return sum(self.output_tokens) / max(self.seconds, 1e-9)
+
+
+@torch.no_grad()
+def generate(model, tokenizer, inputs: list[str], *, max_new_tokens: int, batch_size: int) -> Generations:
+    """Batched greedy decoding. Prompts are batched by length (less padding) and results returned
+    in input order."""
+    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+    outputs: list[str] = [""] * len(inputs)
+    counts: list[int] = [0] * len(inputs)
+    started = _now(model)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        enc = tokenizer([inputs[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = enc.to(model.device)
+        new = _greedy(model, tokenizer, enc, max_new_tokens)[:, enc["input_ids"].shape[1] :]
+        for row, i in zip(new.tolist(), idx):
+            counts[i] = _until_stop(row, tokenizer.eos_token_id)
+            outputs[i] = tokenizer.decode(row[: counts[i]], skip_special_tokens=True).strip()
+    return Generations(outputs=outputs, output_tokens=counts, seconds=_now(model) - started)
+
+
+@dataclass
+class QueryTiming:
+    """One batch-1 query: time to first token, time per later token, end to end."""
+
+    ttft_s: float
+    tpot_s: float | None  # None when only one token came out
+    total_s: float
+    output_tokens: int
+
+
+@dataclass
+class LatencyProfile:
+    queries: list[QueryTiming] = field(default_factory=list)
+
+
+@torch.no_grad()
+def measure_latency(model, tokenizer, inputs: list[str], *, max_new_tokens: int) -> LatencyProfile:
+    """Batch-1 latency after one warm-up query; token timestamps come from a stopping criterion
+    that runs after every decoding step (device synchronised first on GPU)."""
+    profile = LatencyProfile()
+    for k, text in enumerate([inputs[0], *inputs]):
+        enc = tokenizer([text], return_tensors="pt", add_special_tokens=False).to(model.device)
+        clock = _TokenClock(model)
+        started = _now(model)
+        out = _greedy(model, tokenizer, enc, max_new_tokens, StoppingCriteriaList([clock]))
+        total = _now(model) - started
+        n = _until_stop(out[0, enc["input_ids"].shape[1] :].tolist(), tokenizer.eos_token_id)
+        if k == 0:  # warm-up: allocations, kernel selection, caches
+            continue
+        stamps = clock.stamps[:n]
+        ttft = stamps[0] - started if stamps else total
+        tpot = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else None
+        profile.queries.append(QueryTiming(ttft_s=ttft, tpot_s=tpot, total_s=total, output_tokens=n))
+    return profile
+
+
+def _greedy(model, tokenizer, enc, max_new_tokens: int, stopping=None):
+    return model.generate(
+        **enc,
+        do_sample=False,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        stopping_criteria=stopping,
+        temperature=None,
+        top_p=None,
+        top_k=None,
+    )
+
+
+def _until_stop(tokens: list[int], eos_id: int) -> int:
+    """Generated length up to and including the first stop token (padding after it excluded)."""
+    return tokens.index(eos_id) + 1 if eos_id in tokens else len(tokens)
+
+
+def _now(model) -> float:
+    if model.device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+class _TokenClock(StoppingCriteria):
+    def __init__(self, model):
+        self.model = model
+        self.stamps: list[float] = []
+
+    def __call__(self, input_ids, scores, **kwargs):
+        self.stamps.append(_now(self.model))
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)

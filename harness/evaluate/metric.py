@@ -1,0 +1,21 @@
+"""The one abstraction a metric implements: score one prediction against one example."""
+
+from __future__ import annotations
+
+import abc
+
+from harness.data.records import Example
+
+
+class Metric(abc.ABC):
+    """Per-example scorer. Returns named scores in [0, 1] (or None where it does not apply).
+
+    Scores are per example so the evaluator can bootstrap confidence intervals on base-vs-tuned
+    differences and break results down by any `meta` column.
+    """
+
+    name: str
+
+    @abc.abstractmethod
+    def score(self, prediction: str, example: Example) -> dict[str, float | None]:
+        """Scores for one model output; keys are stable metric names (e.g. "execution_match")."""

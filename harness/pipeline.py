@@ -1,0 +1,172 @@
+"""spec -> data -> train -> search -> evaluate -> report, as functions a user can call from Python.
+
+The CLI is a thin shell over `run`, `evaluate_run` and `report`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+from harness import runs
+from harness.data import load_splits
+from harness.models import describe_model, resolve_model
+from harness.spec import Spec
+from harness.train import check_hardware, train
+
+log = logging.getLogger("harness")
+
+
+def run(spec: Spec, runs_dir: Path | None = None) -> Path:
+    """The whole pipeline; returns the run directory holding results.json and the report.
+
+    Everything the user can get wrong (spec, files, model source, hardware) is checked before
+    the run directory exists, so a bad input leaves nothing behind.
+    """
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    check_hardware(spec.train)
+    with _timed(timings, "load_data"):
+        splits, data_info = load_splits(spec.data, spec.base_dir)
+    with _timed(timings, "load_model"):
+        model_dir = resolve_model(spec.model, spec.base_dir)
+    run_dir = runs.new_run_dir(Path(runs_dir or spec.runs_dir), spec.project)
+    (run_dir / "spec.yaml").write_text(spec.to_yaml())
+    with _run_log(run_dir), _failure_marker(run_dir):
+        log.info("run directory: %s", run_dir)
+        log.info("data: %s", data_info)
+        train_spec, search_result, trained = spec.train, None, None
+        if spec.search is not None and spec.search.enabled:
+            from harness.search import load_trial_training, search
+
+            with _timed(timings, "search"):
+                search_result = search(spec, model_dir, splits, run_dir.parent.parent, validation_scorer(spec, model_dir, splits))
+            train_spec = search_result.best_train_spec
+            log.info("search: best trial %d %s -> %s", search_result.best_trial, search_result.best_params, search_result.best_value)
+            if search_result.reused_adapter:
+                trained = load_trial_training(search_result)
+        if trained is None:
+            with _timed(timings, "train"):
+                trained = train(model_dir, splits, train_spec, spec.prompt, run_dir)
+        log.info("trained %d steps, %.0f train tokens/s", trained.steps, trained.tokens_per_second)
+        from harness.evaluate import evaluate_pair
+
+        with _timed(timings, "evaluate"):
+            evaluation = evaluate_pair(model_dir, trained.adapter_dir, splits.test, spec.prompt, spec.evaluation, spec.model.dtype)
+        results = {
+            "project": spec.project,
+            "status": "ok",
+            "run_dir": str(run_dir),
+            "model": {"source": spec.model.source, **describe_model(model_dir)},
+            "data": asdict(data_info),
+            "train_spec": train_spec.model_dump(),
+            "training": trained.to_dict(),
+            "search": search_result.to_dict() if search_result else None,
+            "evaluation": evaluation,
+            "environment": runs.environment(),
+            "timings": timings,
+        }
+        runs.write_json(run_dir / runs.RESULTS, results)
+        with _timed(timings, "report"):
+            from harness.report import write_reports
+
+            write_reports(run_dir)
+        timings["total"] = time.perf_counter() - started
+        runs.write_json(run_dir / runs.RESULTS, results)
+    return run_dir
+
+
+def search_only(spec: Spec, runs_dir: Path | None = None, max_trials: int | None = None, storage: str | None = None):
+    """`harness search` / `harness worker`: work on the spec's study without the final run; several
+    processes (on several machines, with a shared storage URL) may do this at once."""
+    from harness.errors import UserError
+    from harness.search import run_trials, search_area, summarize
+
+    if spec.search is None:
+        raise UserError("search: the spec has no search section")
+    if storage:
+        spec.search.storage = storage
+    check_hardware(spec.train)
+    model_dir = resolve_model(spec.model, spec.base_dir)
+    splits, _ = load_splits(spec.data, spec.base_dir)
+    area = search_area(spec, Path(runs_dir or spec.runs_dir))
+    study = run_trials(spec, model_dir, splits, area, validation_scorer(spec, model_dir, splits), max_trials)
+    return summarize(study, spec, area)
+
+
+def validation_scorer(spec: Spec, model_dir: Path, splits):
+    """Evaluator metrics of a trial's adapter on the validation split, for metric objectives."""
+    from harness.evaluate import score_adapter
+
+    def score(adapter_dir: Path) -> dict[str, float]:
+        return score_adapter(model_dir, adapter_dir, splits.valid, spec.prompt, spec.evaluation, spec.model.dtype)
+
+    return score
+
+
+def evaluate_run(run_dir: Path) -> Path:
+    """Re-run evaluation alone on a finished run (its spec, base model and adapter)."""
+    from harness.spec import load_spec
+
+    results = runs.read_results(run_dir)
+    spec = load_spec(run_dir / "spec.yaml")
+    return evaluate_adapter(spec, Path(results["training"]["adapter_dir"]), run_dir)
+
+
+def evaluate_adapter(spec: Spec, adapter_dir: Path, out_dir: Path) -> Path:
+    """Base vs base+adapter on the spec's test split; writes `out_dir/eval.json`."""
+    from harness.errors import UserError
+    from harness.evaluate import evaluate_pair
+
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise UserError(f"{adapter_dir}: not a PEFT adapter directory (no adapter_config.json)")
+    model_dir = resolve_model(spec.model, spec.base_dir)
+    splits, _ = load_splits(spec.data, spec.base_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    evaluation = evaluate_pair(model_dir, adapter_dir, splits.test, spec.prompt, spec.evaluation, spec.model.dtype)
+    path = out_dir / "eval.json"
+    runs.write_json(path, {"project": spec.project, "adapter_dir": str(adapter_dir), "evaluation": evaluation})
+    return path
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round(time.perf_counter() - started, 2)
+
+
+@contextlib.contextmanager
+def _run_log(run_dir: Path) -> Iterator[None]:
+    """Everything (ours and AutoTrain's loguru output) also goes to run_dir/logs/run.log."""
+    from loguru import logger as loguru_logger
+
+    (run_dir / "logs").mkdir(exist_ok=True)
+    path = run_dir / "logs" / "run.log"
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    sink = loguru_logger.add(path, level="INFO")
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+        loguru_logger.remove(sink)
+
+
+@contextlib.contextmanager
+def _failure_marker(run_dir: Path) -> Iterator[None]:
+    """A run that dies keeps its logs and gets FAILED with the cause; results.json only on success."""
+    try:
+        yield
+    except BaseException as exc:
+        (run_dir / "FAILED").write_text(f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
+        raise

@@ -1,0 +1,70 @@
+"""Run directories: one per run, never reused, results written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RESULTS = "results.json"
+
+
+def new_run_dir(runs_dir: Path, project: str) -> Path:
+    """`runs/<project>/<timestamp>[-k]`: created exclusively, so a re-run never overwrites."""
+    parent = runs_dir / project
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for k in range(1, 1000):
+        candidate = parent / (stamp if k == 1 else f"{stamp}-{k}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a fresh run directory under {parent}")
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write-then-rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2, default=str)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def read_results(run_dir: Path) -> dict:
+    from harness.errors import UserError
+
+    path = run_dir / RESULTS
+    if not path.is_file():
+        raise UserError(f"{run_dir}: no {RESULTS} here; give a finished run directory (runs/<project>/<timestamp>)")
+    return json.loads(path.read_text())
+
+
+def environment() -> dict:
+    """Versions and hardware, enough to reproduce the numbers."""
+    import torch
+
+    packages = ["harness", "torch", "transformers", "peft", "trl", "accelerate", "datasets", "autotrain-advanced", "optuna", "sqlglot"]
+    versions = {}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": gpu,
+        "packages": versions,
+    }

@@ -1,0 +1,356 @@
+"""Hyperparameter search with Optuna. The only module that knows Optuna.
+
+Each trial trains through the same `harness.train.train` as a plain run; validation losses
+stream into `trial.report` so the pruner can stop bad trials early. The study lives in a storage
+(SQLite in the project's run area by default, or a PostgreSQL/MySQL URL shared by workers on
+several machines); re-running the same spec resumes the same study.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.trial import TrialState
+
+from harness.data import Splits
+from harness.errors import UserError
+from harness.spec import CategoricalParam, FloatParam, IntParam, SearchSpec, Spec, TrainSpec
+from harness.train import TrainResult, train
+
+log = logging.getLogger("harness")
+
+# adapter dir -> {metric name: value} on the validation split; injected by the pipeline so the
+# search never depends on the evaluator.
+ScoreFn = Callable[[Path], dict[str, float]]
+_LOWER_IS_BETTER = ("loss", "perplexity", "latency", "_mb", "_s")
+_HEARTBEAT_S = 10
+
+
+@dataclass
+class SearchResult:
+    study_name: str
+    storage: str
+    objective: str
+    direction: str
+    best_params: dict[str, Any]
+    best_value: float | list[float] | None
+    best_trial: int
+    best_train_spec: TrainSpec
+    reused_adapter: Path | None  # best trial trained on the full budget: its adapter is the result
+    trials: list[dict] = field(default_factory=list)
+    pareto_front: list[dict] | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    steps_run: int = 0
+    steps_saved_by_pruning: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if k not in ("best_train_spec", "reused_adapter")}
+        out["best_train_spec"] = self.best_train_spec.model_dump()
+        out["reused_adapter"] = str(self.reused_adapter) if self.reused_adapter else None
+        out["final_model"] = "reused the best trial's adapter" if self.reused_adapter else "retrained with the best parameters"
+        return out
+
+
+def search_area(spec: Spec, runs_dir: Path) -> Path:
+    return runs_dir / spec.project / "search"
+
+
+def default_direction(objective: str) -> str:
+    return "minimize" if objective.endswith(_LOWER_IS_BETTER) else "maximize"
+
+
+def study_name(spec: Spec) -> str:
+    """Same spec essentials -> same study, so a re-run resumes; a changed space starts afresh."""
+    s = spec.search
+    if s.study_name:
+        return s.study_name
+    essentials = {
+        "model": spec.model.model_dump(exclude={"token"}),
+        "data": spec.data.model_dump(),
+        "prompt": spec.prompt.model_dump(),
+        "train": spec.train.model_dump(),
+        "search": s.model_dump(exclude={"trials", "timeout_minutes", "storage", "study_name"}),
+    }
+    digest = hashlib.sha256(json.dumps(essentials, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return f"{spec.project}-{digest}"
+
+
+def storage_url(spec: Spec, area: Path) -> str:
+    return spec.search.storage or f"sqlite:///{(area / 'optuna.db').resolve()}"
+
+
+def open_study(spec: Spec, area: Path) -> optuna.Study:
+    s = spec.search
+    area.mkdir(parents=True, exist_ok=True)
+    url = storage_url(spec, area)
+    try:
+        storage = RDBStorage(
+            url,
+            heartbeat_interval=_HEARTBEAT_S,
+            grace_period=3 * _HEARTBEAT_S,
+            failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
+            engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else {},
+        )
+    except Exception as exc:
+        raise UserError(f"search.storage: cannot open {_mask(url)} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+    directions = [s.direction or default_direction(s.objective)]
+    if s.second_objective:
+        directions.append("minimize")
+    shared = s.storage is not None and not url.startswith("sqlite")
+    seed = s.seed if not shared else (s.seed * 1_000_003 + os.getpid()) % 2**31  # workers must not mirror each other
+    sampler = optuna.samplers.TPESampler(seed=seed) if s.sampler == "tpe" else optuna.samplers.RandomSampler(seed=seed)
+    return optuna.create_study(
+        study_name=study_name(spec),
+        storage=storage,
+        sampler=sampler,
+        pruner=_pruner(s, spec.train),
+        directions=directions,
+        load_if_exists=True,
+    )
+
+
+def run_trials(
+    spec: Spec,
+    model_dir: Path,
+    splits: Splits,
+    area: Path,
+    score_fn: ScoreFn | None = None,
+    max_trials: int | None = None,
+) -> optuna.Study:
+    """Work on the study until it holds `trials` finished trials (all workers together) or the
+    time budget runs out. Safe to run in several processes or machines at once."""
+    s = spec.search
+    study = open_study(spec, area)
+    _recover_orphans(study)
+    budget = max_trials if max_trials is not None else s.trials
+    objective = _Objective(spec, model_dir, splits, area, score_fn)
+    callbacks = [_progress(budget)]
+    if budget is not None:
+        callbacks.append(optuna.study.MaxTrialsCallback(budget, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+        if _finished(study) >= budget:
+            log.info("study %s already has %d finished trials: nothing to run", study.study_name, _finished(study))
+            return study
+    study.optimize(
+        objective,
+        timeout=s.timeout_minutes * 60 if s.timeout_minutes else None,
+        callbacks=callbacks,
+        catch=(Exception,),
+        gc_after_trial=True,
+    )
+    return study
+
+
+def search(spec: Spec, model_dir: Path, splits: Splits, runs_dir: Path, score_fn: ScoreFn | None = None) -> SearchResult:
+    """Run (or resume) the study, then pick the best trial and decide how the final model is made."""
+    started = time.perf_counter()
+    area = search_area(spec, runs_dir)
+    study = run_trials(spec, model_dir, splits, area, score_fn)
+    result = summarize(study, spec, area)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def summarize(study: optuna.Study, spec: Spec, area: Path) -> SearchResult:
+    s = spec.search
+    trials = [_trial_row(t) for t in study.trials]
+    completed = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    if not completed:
+        reasons = "; ".join(sorted({t.user_attrs.get("fail_reason", "?") for t in study.trials if t.state == TrialState.FAIL}))
+        raise UserError(f"search: no trial of study {study.study_name} completed ({reasons or 'none ran'})")
+    multi = len(study.directions) > 1
+    best = min(study.best_trials, key=lambda t: t.values[1]) if multi else study.best_trial
+    best_spec = apply_params(apply_params(spec.train, s.trial_train), best.params)
+    adapter = Path(best.user_attrs.get("adapter_dir", ""))
+    reuse = not s.trial_train and (adapter / "adapter_config.json").is_file()
+    counts = {state.name.lower(): sum(t.state == state for t in study.trials) for state in TrialState}
+    saved = sum(max(t.user_attrs.get("planned_steps", 0) - t.user_attrs.get("steps", 0), 0) for t in study.trials if t.state == TrialState.PRUNED)
+    return SearchResult(
+        study_name=study.study_name,
+        storage=_mask(storage_url(spec, area)),
+        objective=s.objective + (f" + {s.second_objective}" if multi else ""),
+        direction=",".join(d.name.lower() for d in study.directions),
+        best_params=best.params,
+        best_value=best.values if multi else best.value,
+        best_trial=best.number,
+        best_train_spec=best_spec,
+        reused_adapter=adapter if reuse else None,
+        trials=trials,
+        pareto_front=[_trial_row(t) for t in study.best_trials] if multi else None,
+        counts={k: v for k, v in counts.items() if v},
+        steps_run=sum(t.user_attrs.get("steps", 0) for t in study.trials),
+        steps_saved_by_pruning=saved,
+    )
+
+
+def load_trial_training(result: SearchResult) -> TrainResult:
+    """The TrainResult a reused best trial saved next to its adapter."""
+    data = json.loads((result.reused_adapter.parent / "train_result.json").read_text())
+    data["adapter_dir"] = Path(data["adapter_dir"])
+    return TrainResult(**data)
+
+
+def apply_params(base: TrainSpec, params: dict[str, Any]) -> TrainSpec:
+    """TrainSpec with dotted overrides (`lr`, `lora.r`) applied and re-validated."""
+    data = base.model_dump()
+    for name, value in params.items():
+        node = data
+        *parents, leaf = name.split(".")
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    return TrainSpec.model_validate(data)
+
+
+class _Objective:
+    def __init__(self, spec: Spec, model_dir: Path, splits: Splits, area: Path, score_fn: ScoreFn | None):
+        self.spec, self.model_dir, self.splits, self.area, self.score_fn = spec, model_dir, splits, area, score_fn
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        s = self.spec.search
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        params = {name: _suggest(trial, name, p) for name, p in s.space.items()}
+        train_spec = apply_params(apply_params(self.spec.train, s.trial_train), params)
+        out_dir = self.area / f"trial-{trial.number:04d}"
+        shutil.rmtree(out_dir, ignore_errors=True)  # a retried trial number never reuses stale files
+        multi = s.second_objective is not None
+
+        def report(step: int, loss: float) -> bool:
+            if multi:  # Optuna cannot prune multi-objective trials
+                return False
+            trial.report(loss, step)
+            return trial.should_prune()
+
+        try:
+            result = train(self.model_dir, self.splits, train_spec, self.spec.prompt, out_dir, on_validation=report)
+        except Exception as exc:
+            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {str(exc)[:300]}")
+            shutil.rmtree(out_dir, ignore_errors=True)
+            raise
+        trial.set_user_attr("steps", result.steps)
+        trial.set_user_attr("planned_steps", result.planned_steps)
+        trial.set_user_attr("train_seconds", round(result.train_seconds, 2))
+        trial.set_user_attr("valid_loss", result.valid_losses[-1]["loss"] if result.valid_losses else None)
+        if result.stopped_early:
+            shutil.rmtree(out_dir, ignore_errors=True)
+            raise optuna.TrialPruned(f"pruned at step {result.steps}")
+        (out_dir / "train_result.json").write_text(json.dumps(result.to_dict(), default=str))
+        trial.set_user_attr("adapter_dir", str(result.adapter_dir.resolve()))
+        value = self._objective_value(result)
+        if not math.isfinite(value):
+            raise FloatingPointError(f"objective {s.objective} is {value}")
+        if not multi:
+            return value
+        return value, self._second_value(result)
+
+    def _objective_value(self, result: TrainResult) -> float:
+        name = self.spec.search.objective
+        if name == "valid_loss":
+            return result.valid_losses[-1]["loss"]
+        scores = self.score_fn(result.adapter_dir)
+        if name not in scores:
+            raise UserError(f"search.objective: '{name}' is not among the validation metrics ({', '.join(sorted(scores))})")
+        return scores[name]
+
+    def _second_value(self, result: TrainResult) -> float:
+        if self.spec.search.second_objective == "adapter_mb":
+            return (result.adapter_dir / "adapter_model.safetensors").stat().st_size / 2**20
+        return self.score_fn(result.adapter_dir)["latency_ms"]
+
+
+def _suggest(trial: optuna.Trial, name: str, param) -> Any:
+    if isinstance(param, FloatParam):
+        return trial.suggest_float(name, param.low, param.high, log=param.log)
+    if isinstance(param, IntParam):
+        return trial.suggest_int(name, param.low, param.high, log=param.log, step=param.step)
+    assert isinstance(param, CategoricalParam)
+    return trial.suggest_categorical(name, param.choices)
+
+
+def _pruner(s: SearchSpec, train_spec: TrainSpec) -> optuna.pruners.BasePruner:
+    if s.pruner == "none" or s.second_objective:
+        return optuna.pruners.NopPruner()
+    if s.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=train_spec.eval_every)
+    return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+
+
+def _recover_orphans(study: optuna.Study) -> None:
+    """A trial left RUNNING by a killed process on this machine is failed and re-queued now; on
+    other machines Optuna's heartbeat does the same once the grace period passes."""
+    host = socket.gethostname()
+    storage = study._storage
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker_host, _, pid = t.user_attrs.get("worker", "").partition(":")
+        if worker_host == host and pid.isdigit() and not _alive(int(pid)):
+            storage.set_trial_user_attr(t._trial_id, "fail_reason", "worker process died mid-trial")
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            RetryFailedTrialCallback(max_retry=1)(study, storage.get_trial(t._trial_id))
+            log.warning("trial %d was interrupted (worker %s died): marked failed and re-queued", t.number, pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def _progress(budget: int | None):
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        done = _finished(study)
+        pruned = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
+        try:
+            best = study.best_value if len(study.directions) == 1 else None
+        except ValueError:
+            best = None
+        value = trial.values if trial.values else trial.user_attrs.get("fail_reason", "")
+        log.info(
+            "trial %d (%d of %s) %s: %s %s | best %s | pruned %d",
+            trial.number, done, budget or "?", trial.state.name.lower(), trial.params, value,
+            f"{best:.4g}" if best is not None else "-", pruned,
+        )
+
+    return callback
+
+
+def _trial_row(t: optuna.trial.FrozenTrial) -> dict:
+    duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
+    return {
+        "number": t.number,
+        "state": t.state.name.lower(),
+        "params": t.params,
+        "values": t.values,
+        "duration_s": duration,
+        "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
+        **{k: t.user_attrs[k] for k in ("steps", "planned_steps", "valid_loss", "fail_reason", "worker") if k in t.user_attrs},
+    }
+
+
+def _mask(url: str) -> str:
+    """Storage URLs can carry passwords: never write them out."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}"
+    return url

@@ -1,0 +1,363 @@
+"""The project spec: one YAML file, validated into typed records before anything runs.
+
+Every mistake a user can make in the file becomes one `UserError` line naming the field path,
+so `harness validate` and `harness run` fail fast with exit 2 and leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.errors import UserError
+
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ---------------------------------------------------------------- model
+
+
+class TinyModel(_Section):
+    """A randomly initialised LLaMA with the embedded tokenizer: real training in seconds."""
+
+    layers: int = Field(2, ge=1, le=64)
+    hidden_size: int = Field(64, ge=8, le=8192)
+    heads: int = Field(4, ge=1, le=128)
+    intermediate_size: int = Field(128, ge=8, le=32768)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> TinyModel:
+        if self.hidden_size % self.heads:
+            raise ValueError(f"hidden_size {self.hidden_size} must be a multiple of heads {self.heads}")
+        return self
+
+
+class ModelSpec(_Section):
+    """`source` is one of: `builtin:smollm2-135m-instruct`, `tiny`, a local checkpoint directory,
+    a `.gguf` file, or a hub id (`org/name`, needs internet)."""
+
+    source: str = "builtin:smollm2-135m-instruct"
+    revision: str | None = None
+    token: str | None = None
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    tiny: TinyModel = Field(default_factory=TinyModel)
+
+
+# ---------------------------------------------------------------- data
+
+
+class SplitSpec(_Section):
+    """Held-out sizes as counts (>= 1) or fractions (< 1); train is the rest."""
+
+    valid: float = Field(0.1, gt=0)
+    test: float = Field(0.1, gt=0)
+    train: float | None = Field(None, gt=0, description="cap on train size; default: all the rest")
+    seed: int = 0
+    group_by: str | None = Field(None, description="column whose equal values stay in one split")
+
+
+class DataSpec(_Section):
+    """`source`: `builtin:sql`, a local .jsonl/.json/.csv/.parquet file, or a hub dataset id."""
+
+    source: str = "builtin:sql"
+    hub_split: str = "train"
+    format: Literal["auto", "text", "instruction", "llama2-sql", "template"] = "auto"
+    # text format: one column holding prompt + separator + answer
+    text_column: str = "text"
+    separator: str = "\nA:"
+    # instruction format
+    instruction_column: str = "instruction"
+    input_column: str = "input"
+    response_column: str = "response"
+    # template format: prompt built from row columns with str.format, answer from one column
+    prompt_template: str | None = None
+    answer_column: str | None = None
+    subset: int | None = Field(None, ge=1, description="sample this many rows (seeded) before splitting")
+    split: SplitSpec = Field(default_factory=SplitSpec)
+
+    @model_validator(mode="after")
+    def _template_fields(self) -> DataSpec:
+        if self.format == "template" and not (self.prompt_template and self.answer_column):
+            raise ValueError("format 'template' needs both prompt_template and answer_column")
+        return self
+
+
+class PromptSpec(_Section):
+    """`chat` uses the tokenizer's chat template; `plain` formats `template` with {prompt}."""
+
+    style: Literal["chat", "plain"] = "chat"
+    system: str | None = None
+    template: str = "### Question:\n{prompt}\n\n### Answer:\n"
+
+    @field_validator("template")
+    @classmethod
+    def _has_prompt_slot(cls, v: str) -> str:
+        if "{prompt}" not in v:
+            raise ValueError("template must contain {prompt}")
+        return v
+
+
+# ---------------------------------------------------------------- training
+
+
+class LoraSpec(_Section):
+    r: int = Field(16, ge=1, le=1024)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: str = "all-linear"
+
+
+class TrainSpec(_Section):
+    """Passed through to AutoTrain's LLM SFT trainer (see harness/train.py for the mapping)."""
+
+    lr: float = Field(1e-3, gt=0, lt=1)
+    epochs: int = Field(1, ge=1, le=1000)
+    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
+    batch_size: int = Field(4, ge=1, le=4096)
+    gradient_accumulation: int = Field(1, ge=1, le=1024)
+    block_size: int = Field(256, ge=16, le=131072)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    optimizer: str = "adamw_torch"
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    seed: int = 42
+    lora: LoraSpec = Field(default_factory=LoraSpec)
+    quantization: Literal["none", "int4", "int8"] = "none"
+    mixed_precision: Literal["none", "fp16", "bf16"] = "none"
+    gradient_checkpointing: bool = False
+    eval_every: int = Field(10, ge=1, description="validation loss every N optimizer steps")
+    eval_examples: int = Field(32, ge=1, description="validation examples scored during training")
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+class EvaluationSpec(_Section):
+    metrics: list[Literal["exact_match", "sql", "perplexity", "latency"]] = Field(
+        default_factory=lambda: ["exact_match", "sql", "perplexity", "latency"]
+    )
+    max_new_tokens: int = Field(64, ge=1, le=4096)
+    batch_size: int = Field(8, ge=1, le=1024)
+    limit: int | None = Field(None, ge=1, description="evaluate the first N test examples only")
+    latency_samples: int = Field(8, ge=1, description="batch-1 queries timed per model")
+    bootstrap_resamples: int = Field(2000, ge=100)
+    breakdown: list[str] = Field(default_factory=lambda: ["category", "difficulty"])
+
+    @field_validator("metrics")
+    @classmethod
+    def _no_duplicates(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("metrics must not repeat")
+        return v
+
+
+# ---------------------------------------------------------------- search
+
+
+class FloatParam(_Section):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _range(self) -> FloatParam:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+class IntParam(_Section):
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+    step: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _range(self) -> IntParam:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+class CategoricalParam(_Section):
+    type: Literal["categorical"]
+    choices: list[Union[int, float, str, bool]] = Field(min_length=1)
+
+
+SearchParam = Annotated[Union[FloatParam, IntParam, CategoricalParam], Field(discriminator="type")]
+
+
+class SearchSpec(_Section):
+    enabled: bool = True
+    trials: int | None = Field(6, ge=1)
+    timeout_minutes: float | None = Field(None, gt=0)
+    space: dict[str, SearchParam] = Field(default_factory=dict)
+    objective: str = "valid_loss"
+    direction: Literal["minimize", "maximize"] | None = None
+    second_objective: Literal["adapter_mb", "latency_ms"] | None = None
+    sampler: Literal["tpe", "random"] = "tpe"
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    seed: int = 0
+    storage: str | None = Field(None, description="optuna storage URL; default: SQLite in the run area")
+    study_name: str | None = None
+    trial_train: dict[str, Any] = Field(
+        default_factory=dict, description="train overrides for trials (e.g. a smaller max_steps)"
+    )
+
+    @model_validator(mode="after")
+    def _budget(self) -> SearchSpec:
+        if self.enabled and self.trials is None and self.timeout_minutes is None:
+            raise ValueError("set trials and/or timeout_minutes")
+        return self
+
+
+# ---------------------------------------------------------------- the whole file
+
+
+class Spec(_Section):
+    project: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    data: DataSpec = Field(default_factory=DataSpec)
+    prompt: PromptSpec = Field(default_factory=PromptSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    search: SearchSpec | None = None
+    runs_dir: str = "runs"
+
+    # Where the file lives: relative paths in the spec are resolved against it.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+    # Fields filled from ${VAR}: written back as the placeholder, never the secret.
+    env_fields: dict[str, str] = Field(default_factory=dict, exclude=True)
+
+    def resolve_path(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def to_yaml(self) -> str:
+        """The resolved spec (defaults filled in) with secrets put back as `${VAR}`."""
+        data = self.model_dump(mode="json")
+        for dotted, original in self.env_fields.items():
+            node = data
+            *parents, leaf = dotted.split(".")
+            for key in parents:
+                node = node[int(key)] if isinstance(node, list) else node[key]
+            node[int(leaf) if isinstance(node, list) else leaf] = original
+        return yaml.safe_dump(data, sort_keys=False)
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read, interpolate and validate a spec file; any problem raises one-line `UserError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: spec file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: the spec must be a YAML mapping with at least `project:`")
+    return parse_spec(raw, base_dir=path.resolve().parent, origin=str(path))
+
+
+def parse_spec(raw: dict[str, Any], base_dir: Path = Path("."), origin: str = "spec") -> Spec:
+    env_fields: dict[str, str] = {}
+    interpolated = _interpolate(raw, "", env_fields, origin)
+    try:
+        spec = Spec.model_validate(interpolated)
+    except ValidationError as exc:
+        raise UserError(f"{origin}: {_describe(exc.errors()[0], interpolated)}") from None
+    spec.base_dir = base_dir
+    spec.env_fields = env_fields
+    _check_search_space(spec, origin)
+    return spec
+
+
+def _interpolate(node: Any, where: str, found: dict[str, str], origin: str) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, f"{where}.{k}" if where else str(k), found, origin) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, f"{where}.{i}", found, origin) for i, v in enumerate(node)]
+    if isinstance(node, str) and _ENV_VAR.search(node):
+        def value(match: re.Match) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise UserError(f"{origin}: field '{where}' uses ${{{name}}} but {name} is not set in the environment")
+            return os.environ[name]
+
+        found[where] = node
+        return _ENV_VAR.sub(value, node)
+    return node
+
+
+def _describe(error: dict[str, Any], data: dict[str, Any]) -> str:
+    """One line for the first pydantic error: field path, what is wrong, and a did-you-mean."""
+    loc = [str(p) for p in error["loc"] if not str(p).startswith(("function-", "tagged-union["))]
+    # Discriminated unions put the tag in the path (space.lr.float.low); drop it.
+    loc = [p for p in loc if p not in ("float", "int", "categorical")]
+    field = ".".join(loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        parent = _model_at(Spec, loc[:-1])
+        hint = ""
+        if parent is not None:
+            close = difflib.get_close_matches(loc[-1], list(parent.model_fields), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(parent.model_fields)})"
+        return f"unknown key '{field}'{hint}"
+    if error["type"] == "missing":
+        return f"field '{field}' is required"
+    msg = error["msg"].removeprefix("Value error, ")
+    got = error.get("input")
+    shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    return f"field '{field}': {msg}{shown}"
+
+
+def _model_at(model: type[BaseModel], loc: list[str]) -> type[BaseModel] | None:
+    """The pydantic model class that owns the keys at `loc`, for did-you-mean suggestions."""
+    for key in loc:
+        info = model.model_fields.get(key)
+        if info is None:
+            return None
+        options = get_args(info.annotation) or (info.annotation,)
+        nested = [a for a in options if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not nested:
+            return None
+        model = nested[0]
+    return model
+
+
+def _check_search_space(spec: Spec, origin: str) -> None:
+    if spec.search is None:
+        return
+    tunable = _tunable_train_fields()
+    for name in spec.search.space:
+        if name not in tunable:
+            close = difflib.get_close_matches(name, tunable, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (tunable: {', '.join(tunable)})"
+            raise UserError(f"{origin}: search.space: unknown parameter '{name}'{hint}")
+    for name in spec.search.trial_train:
+        if name not in tunable:
+            raise UserError(f"{origin}: search.trial_train: unknown train parameter '{name}'")
+
+
+def _tunable_train_fields() -> list[str]:
+    names = [n for n in TrainSpec.model_fields if n != "lora"]
+    return names + [f"lora.{n}" for n in LoraSpec.model_fields]

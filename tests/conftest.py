@@ -1,0 +1,40 @@
+"""Shared fixtures: a tiny LLaMA spec over real WikiSQL rows, so real AutoTrain runs in seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "wikisql"
+WIKISQL_TRAIN = SHARED / "train.jsonl"
+
+
+def tiny_spec_dict(**overrides) -> dict:
+    """A complete spec for the tiny random LLaMA: trains for a few steps on 120 WikiSQL rows."""
+    spec = {
+        "project": "tiny",
+        "model": {"source": "tiny", "tiny": {"layers": 2, "hidden_size": 64, "heads": 4, "intermediate_size": 128}},
+        "data": {"source": str(WIKISQL_TRAIN), "subset": 120, "split": {"valid": 12, "test": 8, "seed": 1}},
+        "train": {"lr": 5e-3, "max_steps": 4, "batch_size": 2, "block_size": 128, "eval_every": 2, "eval_examples": 6,
+                  "lora": {"r": 4, "alpha": 8}},
+        "evaluation": {"max_new_tokens": 8, "batch_size": 4, "latency_samples": 2, "bootstrap_resamples": 200},
+    }
+    for dotted, value in overrides.items():
+        node = spec
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return spec
+
+
+def write_spec(path: Path, spec: dict) -> Path:
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def tiny_spec_file(tmp_path: Path) -> Path:
+    return write_spec(tmp_path / "tiny.yaml", tiny_spec_dict())

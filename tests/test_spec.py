@@ -1,0 +1,111 @@
+"""The spec: valid files load with defaults; every bad input is one line, exit 2, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.cli import main
+from harness.errors import UserError
+from harness.spec import load_spec, parse_spec
+from tests.conftest import tiny_spec_dict, write_spec
+
+BAD_SPECS = [
+    # (overrides applied to the tiny spec, command, expected message fragment)
+    ({"trian": {}}, "validate", "unknown key 'trian' (did you mean 'train'?)"),
+    ({"train.lora.rr": 8}, "validate", "unknown key 'train.lora.rr' (did you mean 'r'?)"),
+    ({"train.lr": -0.1}, "validate", "field 'train.lr': Input should be greater than 0 (got -0.1)"),
+    ({"train.batch_size": "four"}, "validate", "field 'train.batch_size': Input should be a valid integer"),
+    ({"train.quantization": "int3"}, "validate", "field 'train.quantization': Input should be 'none', 'int4' or 'int8'"),
+    ({"project": "my project!"}, "validate", "field 'project': String should match pattern"),
+    ({"model.token": "${HARNESS_TEST_UNSET_VAR}"}, "validate", "field 'model.token' uses ${HARNESS_TEST_UNSET_VAR} but HARNESS_TEST_UNSET_VAR is not set"),
+    ({"evaluation.metrics": ["bleu"]}, "validate", "field 'evaluation.metrics.0': Input should be"),
+    ({"prompt.template": "no slot here"}, "validate", "field 'prompt.template': template must contain {prompt}"),
+    ({"data.format": "template"}, "validate", "format 'template' needs both prompt_template and answer_column"),
+    ({"model.tiny.hidden_size": 66}, "validate", "hidden_size 66 must be a multiple of heads 4"),
+    ({"search": {"space": {"lr": {"type": "float", "low": 0.1, "high": 0.01}}}}, "validate", "field 'search.space.lr': low (0.1) must be below high (0.01)"),
+    ({"search": {"space": {"lora.rank": {"type": "categorical", "choices": [4, 8]}}}}, "validate", "search.space: unknown parameter 'lora.rank' (did you mean 'lora.r'?)"),
+    ({"search": {"space": {"lr": {"type": "gaussian", "low": 1, "high": 2}}}}, "validate", "search.space.lr"),
+    ({"search": {"trials": None}}, "validate", "set trials and/or timeout_minutes"),
+    ({"data.source": "missing/rows.jsonl"}, "run", "data.source: file"),
+    ({"data.source": "builtin:nope"}, "run", "data.source: unknown built-in dataset 'builtin:nope'"),
+    ({"model.source": "./no-such-checkpoint"}, "run", "model.source: './no-such-checkpoint' is neither an existing path nor a hub id"),
+    ({"model.source": "weights/missing.gguf"}, "run", "model.source: GGUF file"),
+    ({"model.source": "builtin:gpt5"}, "run", "model.source: unknown built-in model 'builtin:gpt5'"),
+    ({"train.quantization": "int4"}, "run", "train.quantization: int4 (QLoRA via bitsandbytes) needs a CUDA GPU"),
+    ({"data.split.test": 200}, "run", "data.split: valid (12) + test (200) leave no training rows out of 120"),
+    ({"data.separator": "\n###"}, "run", "data.separator: '\\n###' not found"),
+    ({"data.split.group_by": "db"}, "run", "data.split.group_by: column 'db' is missing"),
+]
+
+
+@pytest.mark.parametrize("overrides,command,message", BAD_SPECS, ids=[m[:40] for _, _, m in BAD_SPECS])
+def test_bad_spec_is_one_line_exit_2_and_leaves_nothing(tmp_path, capsys, monkeypatch, overrides, command, message):
+    monkeypatch.chdir(tmp_path)
+    spec = tiny_spec_dict()
+    for dotted, value in overrides.items():
+        node = spec
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    path = write_spec(tmp_path / "bad.yaml", spec)
+    code = main([command, str(path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    errors = [line for line in err if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0] == err[-1], err
+    assert message in errors[0]
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("project: [unclosed", "is not valid YAML"),
+        ("- just\n- a list\n", "the spec must be a YAML mapping"),
+        ("model:\n  source: tiny\n", "field 'project' is required"),
+    ],
+)
+def test_unreadable_specs(tmp_path, capsys, text, message):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    assert main(["validate", str(path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_spec_file(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.yaml")]) == 2
+    assert "spec file not found" in capsys.readouterr().err
+
+
+def test_eval_of_a_directory_without_results(tmp_path, capsys):
+    assert main(["eval", str(tmp_path)]) == 2
+    assert "no results.json here" in capsys.readouterr().err
+
+
+def test_defaults_fill_in_and_relative_paths_resolve_against_the_spec(tmp_path):
+    path = write_spec(tmp_path / "s.yaml", {"project": "p", "data": {"source": "rows.jsonl"}})
+    spec = load_spec(path)
+    assert spec.train.lora.r == 16 and spec.model.source == "builtin:smollm2-135m-instruct"
+    assert spec.resolve_path(spec.data.source) == tmp_path / "rows.jsonl"
+
+
+def test_secrets_are_interpolated_but_never_written_back(monkeypatch):
+    monkeypatch.setenv("HARNESS_TEST_TOKEN", "hf_secret_value")
+    spec = parse_spec({"project": "p", "model": {"token": "${HARNESS_TEST_TOKEN}"}})
+    assert spec.model.token == "hf_secret_value"
+    dumped = spec.to_yaml()
+    assert "hf_secret_value" not in dumped
+    assert yaml.safe_load(dumped)["model"]["token"] == "${HARNESS_TEST_TOKEN}"
+
+
+def test_project_files_validate():
+    for path in sorted(Path(__file__).resolve().parents[1].joinpath("projects").glob("*.yaml")):
+        assert main(["validate", str(path)]) == 0, path
+
+
+def test_user_error_exit_code():
+    assert UserError("x").exit_code == 2
