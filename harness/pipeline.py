@@ -145,21 +145,16 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _run_log(run_dir: Path) -> Iterator[None]:
-    """Everything (ours and AutoTrain's loguru output) also goes to run_dir/logs/run.log."""
-    from loguru import logger as loguru_logger
-
+    """Our log lines also go to run_dir/logs/run.log (train.py adds AutoTrain's there too)."""
     (run_dir / "logs").mkdir(exist_ok=True)
-    path = run_dir / "logs" / "run.log"
-    handler = logging.FileHandler(path)
+    handler = logging.FileHandler(run_dir / "logs" / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     log.addHandler(handler)
-    sink = loguru_logger.add(path, level="INFO")
     try:
         yield
     finally:
         log.removeHandler(handler)
         handler.close()
-        loguru_logger.remove(sink)
 
 
 @contextlib.contextmanager

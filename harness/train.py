@@ -167,6 +167,8 @@ def _hooked_autotrain(recorder: _Recorder, spec: TrainSpec) -> Iterator[None]:
     import torch
     from autotrain.trainers.clm import utils
 
+    from loguru import logger
+
     get_callbacks, configure_training_args = utils.get_callbacks, utils.configure_training_args
 
     def callbacks(config):
@@ -180,10 +182,15 @@ def _hooked_autotrain(recorder: _Recorder, spec: TrainSpec) -> Iterator[None]:
         return args
 
     utils.get_callbacks, utils.configure_training_args = callbacks, training_args
+    log_dir = Path("logs")  # cwd is the training output directory here
+    log_dir.mkdir(exist_ok=True)
+    sink = logger.add(log_dir / "autotrain.log", level="INFO")
     try:
         yield
     finally:
         utils.get_callbacks, utils.configure_training_args = get_callbacks, configure_training_args
+        with contextlib.suppress(ValueError):
+            logger.remove(sink)
 
 
 class _Recorder(TrainerCallback):

@@ -1,0 +1,83 @@
+"""Data stage: formats, deterministic group-aware splits, leak check, identical prompts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from transformers import AutoTokenizer
+
+from harness.data import load_splits, split_examples
+from harness.data.formats import to_examples
+from harness.data.prompts import render_prompt, training_text
+from harness.data.records import Example
+from harness.errors import UserError
+from harness.models import resolve_model
+from harness.spec import DataSpec, ModelSpec, PromptSpec, SplitSpec
+from tests.conftest import WIKISQL_TRAIN
+
+
+def _examples(n, group=None):
+    return [Example(id=str(i), prompt=f"q{i}", answer=f"a{i}", meta={"g": i // group} if group else {}) for i in range(n)]
+
+
+def test_text_format_splits_the_wikisql_rows_at_the_answer_marker():
+    rows = [json.loads(line) for line in WIKISQL_TRAIN.read_text().splitlines()[:3]]
+    examples = to_examples(rows, DataSpec(source="x.jsonl"))
+    assert examples[0].prompt.startswith("table: 1-1000181-1") and examples[0].prompt.endswith("South Australia")
+    assert examples[0].answer == "SELECT Notes FROM 1-1000181-1 WHERE Current slogan = 'SOUTH AUSTRALIA'"
+
+
+def test_instruction_and_llama2_sql_and_template_formats():
+    spec = DataSpec(source="x.jsonl")
+    ex = to_examples([{"instruction": "Add", "input": "1 and 2", "response": "3", "lang": "en"}], spec)[0]
+    assert (ex.prompt, ex.answer, ex.meta) == ("Add\n\n1 and 2", "3", {"lang": "en"})
+    seed_row = {"input": "### Instruction: write SQL\n### Input: CREATE TABLE t (a INT)\n### Response:", "output": "SELECT a FROM t"}
+    ex = to_examples([seed_row], spec)[0]
+    assert ex.prompt == "### Instruction: write SQL\n### Input: CREATE TABLE t (a INT)" and ex.answer == "SELECT a FROM t"
+    tpl = DataSpec(source="x.jsonl", format="template", prompt_template="{ctx} | {q}", answer_column="sql")
+    ex = to_examples([{"ctx": "C", "q": "Q", "sql": "S", "db": "d1"}], tpl)[0]
+    assert (ex.prompt, ex.answer, ex.meta) == ("C | Q", "S", {"db": "d1"})
+
+
+def test_unknown_layout_is_a_user_error():
+    with pytest.raises(UserError, match="cannot tell the layout"):
+        to_examples([{"foo": 1}], DataSpec(source="x.jsonl"))
+
+
+def test_split_is_deterministic_and_sized():
+    a, _ = split_examples(_examples(100), SplitSpec(valid=10, test=0.2, seed=3))
+    b, _ = split_examples(_examples(100), SplitSpec(valid=10, test=0.2, seed=3))
+    c, _ = split_examples(_examples(100), SplitSpec(valid=10, test=0.2, seed=4))
+    assert [e.id for e in a.test] == [e.id for e in b.test] != [e.id for e in c.test]
+    assert (len(a.train), len(a.valid), len(a.test)) == (70, 10, 20)
+    assert not {e.id for e in a.train} & {e.id for e in a.test}
+
+
+def test_group_split_keeps_groups_whole():
+    splits, _ = split_examples(_examples(90, group=3), SplitSpec(valid=9, test=9, group_by="g"))
+    groups = {name: {e.meta["g"] for e in getattr(splits, name)} for name in ("train", "valid", "test")}
+    assert not groups["train"] & groups["test"] and not groups["train"] & groups["valid"]
+
+
+def test_test_prompts_that_also_appear_in_train_are_dropped():
+    examples = _examples(50) + [Example(id="dup", prompt="q0", answer="a0")]
+    splits, dropped = split_examples(examples, SplitSpec(valid=5, test=10, seed=0))
+    train_prompts = {e.prompt for e in splits.train}
+    assert not train_prompts & {e.prompt for e in splits.test + splits.valid}
+    assert dropped == (1 if "q0" in train_prompts else 0)
+
+
+def test_subset_and_file_loading():
+    splits, info = load_splits(DataSpec(source=str(WIKISQL_TRAIN), subset=200, split=SplitSpec(valid=20, test=30)))
+    assert (info.rows, info.train, info.format) == (200, 150, "text")
+    assert len(splits.test) + len(splits.valid) + info.dropped_overlap == 50
+
+
+def test_training_text_is_the_eval_prompt_plus_answer_plus_eos():
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(ModelSpec()))
+    ex = Example(id="1", prompt="How many rows?", answer="SELECT COUNT(*) FROM t;")
+    for prompt in (PromptSpec(), PromptSpec(system="You write SQL."), PromptSpec(style="plain")):
+        text = training_text(tokenizer, prompt, ex)
+        assert text == render_prompt(tokenizer, prompt, ex.prompt) + ex.answer + "<|im_end|>"
+    assert render_prompt(tokenizer, PromptSpec(style="plain"), "Q").startswith("### Question:\nQ")

@@ -1,0 +1,68 @@
+"""Training through real AutoTrain on the tiny LLaMA: adapters, validation loss, stops, failures."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from harness.data import load_splits
+from harness.data.prompts import render_prompt
+from harness.data.records import Example, Splits
+from harness.models import resolve_model
+from harness.spec import parse_spec
+from harness.train import TrainingError, train
+from tests.conftest import tiny_spec_dict
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    spec = parse_spec(tiny_spec_dict())
+    splits, _ = load_splits(spec.data)
+    return spec, resolve_model(spec.model), splits
+
+
+def test_adapter_is_peft_loadable_and_validation_loss_is_recorded(tiny, tmp_path):
+    spec, model_dir, splits = tiny
+    result = train(model_dir, splits, spec.train, spec.prompt, tmp_path)
+    assert result.steps == result.planned_steps == 4
+    assert [v["step"] for v in result.valid_losses] == [2, 4]
+    assert all(v["loss"] > 0 for v in result.valid_losses)
+    assert [h["loss"] for h in result.history if "loss" in h]
+    assert result.train_tokens == 4 * 2 * 128 and result.tokens_per_second > 0
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), result.adapter_dir)
+    assert model.peft_config["default"].r == 4
+
+
+def test_validation_hook_can_stop_training(tiny, tmp_path):
+    spec, model_dir, splits = tiny
+    seen = []
+    result = train(model_dir, splits, spec.train, spec.prompt, tmp_path, on_validation=lambda step, loss: seen.append(step) or True)
+    assert seen == [2] and result.steps == 2 and result.stopped_early
+
+
+def test_failure_surfaces_the_real_cause(tiny, tmp_path):
+    spec, model_dir, splits = tiny
+    bad = spec.train.model_copy(update={"lora": spec.train.lora.model_copy(update={"target_modules": "no_such_proj"})})
+    with pytest.raises(TrainingError, match="no_such_proj"):
+        train(model_dir, splits, bad, spec.prompt, tmp_path)
+
+
+def test_a_tuned_model_stops_after_its_answer(tmp_path):
+    """Train on one repeated pair until memorised: greedy decoding must end at <|im_end|>."""
+    spec = parse_spec(tiny_spec_dict(**{"train.lr": 2e-2, "train.max_steps": 40, "train.batch_size": 4,
+                                        "train.lora.r": 16, "train.lora.alpha": 32, "train.lora.dropout": 0.0,
+                                        "train.warmup_ratio": 0.0}))
+    pair = Example(id="0", prompt="Count the rows of t.", answer="SELECT COUNT(*) FROM t;")
+    model_dir = resolve_model(spec.model)
+    splits = Splits(train=[pair] * 64, valid=[pair], test=[pair])
+    result = train(model_dir, splits, spec.train, spec.prompt, tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), result.adapter_dir).merge_and_unload()
+    enc = tokenizer(render_prompt(tokenizer, spec.prompt, pair.prompt), return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=30, do_sample=False, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    new = out[0, enc["input_ids"].shape[1]:].tolist()
+    assert tokenizer.eos_token_id in new, tokenizer.decode(new)
+    assert tokenizer.decode(new[: new.index(tokenizer.eos_token_id)]) == pair.answer
