@@ -52,6 +52,7 @@ class SearchResult:
     reused_adapter: Path | None  # best trial trained on the full budget: its adapter is the result
     trials: list[dict] = field(default_factory=list)
     pareto_front: list[dict] | None = None
+    param_importances: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     steps_run: int = 0
     steps_saved_by_pruning: int = 0
@@ -190,6 +191,7 @@ def summarize(study: optuna.Study, spec: Spec, area: Path) -> SearchResult:
         reused_adapter=adapter if reuse else None,
         trials=trials,
         pareto_front=[_trial_row(t) for t in study.best_trials] if multi else None,
+        param_importances=_importances(study) if not multi else {},
         counts={k: v for k, v in counts.items() if v},
         steps_run=sum(t.user_attrs.get("steps", 0) for t in study.trials),
         steps_saved_by_pruning=saved,
@@ -332,6 +334,14 @@ def _progress(budget: int | None):
         )
 
     return callback
+
+
+def _importances(study: optuna.Study) -> dict[str, float]:
+    """fANOVA importances; needs a few completed trials with varied parameters."""
+    try:
+        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+    except (ValueError, RuntimeError):
+        return {}
 
 
 def _trial_row(t: optuna.trial.FrozenTrial) -> dict:
