@@ -146,7 +146,7 @@ def _from_hub(repo_id: str, revision: str | None, token: str | None) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo_id, revision=revision, token=token))
+        return Path(snapshot_download(repo_id, revision=revision, token=token or None))
     except Exception as exc:  # offline, private, typo: all end the same way for the user
         reason = str(exc).splitlines()[0][:160]
         raise UserError(

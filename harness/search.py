@@ -13,16 +13,18 @@ import json
 import logging
 import math
 import os
+import random
 import shutil
 import socket
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from harness.data import Splits
@@ -37,6 +39,9 @@ log = logging.getLogger("harness")
 ScoreFn = Callable[[Path], dict[str, float]]
 _LOWER_IS_BETTER = ("loss", "perplexity", "latency", "_mb", "_s")
 _HEARTBEAT_S = 10
+with warnings.catch_warnings():  # experimental in name only; it is Optuna's documented recipe
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    _RETRY = RetryHeartbeatStaleTrialCallback(max_retry=1)  # an interrupted trial runs once more
 
 
 @dataclass
@@ -94,20 +99,34 @@ def storage_url(spec: Spec, area: Path) -> str:
     return spec.search.storage or f"sqlite:///{(area / 'optuna.db').resolve()}"
 
 
+def _connect(url: str, attempts: int = 5) -> RDBStorage:
+    """Workers starting together on an empty database race to create Optuna's tables; the loser
+    gets an integrity error and simply connects again once the winner is done."""
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(
+                    url,
+                    heartbeat_interval=_HEARTBEAT_S,
+                    grace_period=3 * _HEARTBEAT_S,
+                    heartbeat_stale_trial_callback=_RETRY,
+                    engine_kwargs={} if url.startswith("sqlite") else {"pool_pre_ping": True},
+                )
+        except Exception as exc:
+            if attempt + 1 < attempts and "IntegrityError" in type(exc).__name__ + str(exc):
+                time.sleep(0.5 + random.random())
+                continue
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            raise UserError(f"search.storage: cannot open {_mask(url)} ({reason})") from None
+    raise AssertionError("unreachable")
+
+
 def open_study(spec: Spec, area: Path) -> optuna.Study:
     s = spec.search
     area.mkdir(parents=True, exist_ok=True)
     url = storage_url(spec, area)
-    try:
-        storage = RDBStorage(
-            url,
-            heartbeat_interval=_HEARTBEAT_S,
-            grace_period=3 * _HEARTBEAT_S,
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
-            engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else {},
-        )
-    except Exception as exc:
-        raise UserError(f"search.storage: cannot open {_mask(url)} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
+    storage = _connect(url)
     directions = [s.direction or default_direction(s.objective)]
     if s.second_objective:
         directions.append("minimize")
@@ -139,7 +158,7 @@ def run_trials(
     _recover_orphans(study)
     budget = max_trials if max_trials is not None else s.trials
     objective = _Objective(spec, model_dir, splits, area, score_fn)
-    callbacks = [_progress(budget)]
+    callbacks = [_progress(budget), _stop_after_failures(max(5, 2 * (budget or 3)))]
     if budget is not None:
         callbacks.append(optuna.study.MaxTrialsCallback(budget, states=(TrialState.COMPLETE, TrialState.PRUNED)))
         if _finished(study) >= budget:
@@ -174,7 +193,7 @@ def summarize(study: optuna.Study, spec: Spec, area: Path) -> SearchResult:
         raise UserError(f"search: no trial of study {study.study_name} completed ({reasons or 'none ran'})")
     multi = len(study.directions) > 1
     best = min(study.best_trials, key=lambda t: t.values[1]) if multi else study.best_trial
-    best_spec = apply_params(apply_params(spec.train, s.trial_train), best.params)
+    best_spec = apply_params(spec.train, best.params)  # full budget: trial_train was for trials only
     adapter = Path(best.user_attrs.get("adapter_dir", ""))
     reuse = not s.trial_train and (adapter / "adapter_config.json").is_file()
     counts = {state.name.lower(): sum(t.state == state for t in study.trials) for state in TrialState}
@@ -300,7 +319,7 @@ def _recover_orphans(study: optuna.Study) -> None:
         if worker_host == host and pid.isdigit() and not _alive(int(pid)):
             storage.set_trial_user_attr(t._trial_id, "fail_reason", "worker process died mid-trial")
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-            RetryFailedTrialCallback(max_retry=1)(study, storage.get_trial(t._trial_id))
+            _RETRY(study, storage.get_trial(t._trial_id))
             log.warning("trial %d was interrupted (worker %s died): marked failed and re-queued", t.number, pid)
 
 
@@ -316,6 +335,21 @@ def _alive(pid: int) -> bool:
 
 def _finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def _stop_after_failures(limit: int):
+    """Failed trials don't count towards the budget, so a space where everything fails would
+    otherwise never end: this worker gives up after `limit` failures of its own."""
+    failures = 0
+
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        nonlocal failures
+        failures += trial.state == TrialState.FAIL
+        if failures >= limit:
+            log.warning("stopping: %d trials failed in this worker", failures)
+            study.stop()
+
+    return callback
 
 
 def _progress(budget: int | None):
@@ -353,7 +387,10 @@ def _trial_row(t: optuna.trial.FrozenTrial) -> dict:
         "values": t.values,
         "duration_s": duration,
         "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
-        **{k: t.user_attrs[k] for k in ("steps", "planned_steps", "valid_loss", "fail_reason", "worker") if k in t.user_attrs},
+        **{k: t.user_attrs[k] for k in ("steps", "planned_steps", "valid_loss", "worker") if k in t.user_attrs},
+        # a retry inherits the user attrs of the trial it repeats: show a reason only on failures
+        **({"fail_reason": t.user_attrs.get("fail_reason", "?")} if t.state == TrialState.FAIL else {}),
+        **({"retry_of": t.system_attrs["failed_trial"]} if "failed_trial" in t.system_attrs else {}),
     }
 
 

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.errors import UserError
 
-_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ${VAR} (must be set) or ${VAR:-default}, as in the shell.
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class _Section(BaseModel):
@@ -299,7 +300,9 @@ def _interpolate(node: Any, where: str, found: dict[str, str], origin: str) -> A
         return [_interpolate(v, f"{where}.{i}", found, origin) for i, v in enumerate(node)]
     if isinstance(node, str) and _ENV_VAR.search(node):
         def value(match: re.Match) -> str:
-            name = match.group(1)
+            name, default = match.group(1), match.group(2)
+            if name not in os.environ and default is not None:
+                return default
             if name not in os.environ:
                 raise UserError(f"{origin}: field '{where}' uses ${{{name}}} but {name} is not set in the environment")
             return os.environ[name]

@@ -1,0 +1,161 @@
+"""Optuna search on the tiny model: real trainings, real SQLite and PostgreSQL storages."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from harness.pipeline import run, search_only
+from harness.search import apply_params, open_study, search_area
+from harness.spec import TrainSpec, parse_spec
+from tests.conftest import tiny_spec_dict, write_spec
+
+HARNESS = [sys.executable, "-m", "harness.cli"]
+
+
+def _spec_dict(**search) -> dict:
+    spec = tiny_spec_dict(**{"train.max_steps": 6})
+    spec["search"] = {
+        "trials": 4,
+        "sampler": "random",
+        "space": {"lr": {"type": "categorical", "choices": [1e-5, 3e-2]}, "lora.r": {"type": "categorical", "choices": [4, 8]}},
+        **search,
+    }
+    return spec
+
+
+def test_space_values_apply_to_nested_train_fields():
+    spec = apply_params(TrainSpec(), {"lr": 0.02, "lora.r": 8, "lora.dropout": 0.1})
+    assert (spec.lr, spec.lora.r, spec.lora.dropout) == (0.02, 8, 0.1)
+    with pytest.raises(ValueError):
+        apply_params(TrainSpec(), {"lora.r": 0})
+
+
+def test_pruning_stops_bad_trials_early(tmp_path):
+    result = search_only(parse_spec(_spec_dict(trials=5)), tmp_path)
+    pruned = [t for t in result.trials if t["state"] == "pruned"]
+    assert pruned, result.trials
+    assert all(t["steps"] < t["planned_steps"] for t in pruned)
+    assert result.steps_saved_by_pruning == sum(t["planned_steps"] - t["steps"] for t in pruned) > 0
+    assert result.counts["complete"] + result.counts["pruned"] == 5
+    assert all(t["intermediate"] for t in result.trials)
+
+
+def test_failing_trial_is_recorded_and_the_study_goes_on(tmp_path):
+    space = {"lora.target_modules": {"type": "categorical", "choices": ["all-linear", "no_such_proj"]}}
+    result = search_only(parse_spec(_spec_dict(trials=2, space=space, pruner="none")), tmp_path)
+    failed = [t for t in result.trials if t["state"] == "fail"]
+    assert failed and all("no_such_proj" in t["fail_reason"] for t in failed)
+    assert result.counts["complete"] == 2
+    assert result.best_params == {"lora.target_modules": "all-linear"}
+
+
+def test_resume_after_sigkill_mid_trial_requeues_the_trial(tmp_path):
+    spec_dict = _spec_dict(trials=2, pruner="none", space={"lr": {"type": "float", "low": 1e-3, "high": 1e-2}})
+    spec_dict["train"]["max_steps"] = 400  # long enough to be killed mid-trial
+    path = write_spec(tmp_path / "s.yaml", spec_dict)
+    worker = subprocess.Popen([*HARNESS, "search", str(path), "--runs-dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[1])
+    spec = parse_spec(spec_dict)
+    study = _wait_for(lambda: _running_trial(spec, tmp_path), timeout=120)
+    time.sleep(3)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    killed = study.get_trials(states=(TrialState.RUNNING,))[0]
+
+    spec_dict["train"]["max_steps"] = 4  # the resumed worker finishes quickly
+    spec = parse_spec(spec_dict)
+    spec.search.study_name = study.study_name  # same study although train.max_steps changed
+    result = search_only(spec, tmp_path)
+    trials = {t["number"]: t for t in result.trials}
+    assert trials[killed.number]["state"] == "fail"
+    assert trials[killed.number]["fail_reason"] == "worker process died mid-trial"
+    retried = optuna.load_study(study_name=study.study_name, storage=f"sqlite:///{search_area(spec, tmp_path)}/optuna.db")
+    retry = [t for t in retried.trials if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE and retry[0].params == killed.params
+    assert result.counts["complete"] == 2
+
+
+@pytest.mark.skipif(not os.environ.get("HARNESS_TEST_PG_URL") and not os.environ.get("CI"), reason="set HARNESS_TEST_PG_URL (see .ci/start-postgres)")
+def test_two_workers_share_one_postgres_study(tmp_path):
+    url = os.environ["HARNESS_TEST_PG_URL"]  # in CI a missing server fails here instead of skipping
+    spec_dict = _spec_dict(trials=4, pruner="none", study_name=f"shared-{uuid.uuid4().hex[:8]}")
+    path = write_spec(tmp_path / "s.yaml", spec_dict)
+    workers = [
+        subprocess.Popen([*HARNESS, "worker", str(path), "--storage", url, "--runs-dir", str(tmp_path / f"w{i}")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).parents[1])
+        for i in range(2)
+    ]
+    for w in workers:
+        assert w.wait(timeout=300) == 0, w.stderr.read().decode()[-2000:]
+    study = optuna.load_study(study_name=spec_dict["search"]["study_name"], storage=url)
+    finished = study.get_trials(states=(TrialState.COMPLETE,))
+    numbers = [t.number for t in study.trials]
+    assert len(numbers) == len(set(numbers)) and len(finished) >= 4
+    pids = {t.user_attrs["worker"].split(":")[1] for t in finished}
+    assert pids == {str(w.pid) for w in workers}  # both machines' workers really took trials
+
+
+def test_best_params_are_retrained_on_the_full_budget(tmp_path):
+    spec_dict = _spec_dict(trials=2, trial_train={"max_steps": 2})
+    spec_dict["train"]["max_steps"] = 4
+    results = _results(run(parse_spec(spec_dict), tmp_path))
+    search = results["search"]
+    assert search["final_model"] == "retrained with the best parameters"
+    assert results["train_spec"]["lr"] == search["best_params"]["lr"]
+    assert results["train_spec"]["lora"]["r"] == search["best_params"]["lora.r"]
+    assert results["training"]["steps"] == 4 and len(search["trials"]) == 2
+    assert all(t["planned_steps"] == 2 for t in search["trials"])
+
+
+def test_best_trial_adapter_is_reused_when_trials_had_the_full_budget(tmp_path):
+    results = _results(run(parse_spec(_spec_dict(trials=2)), tmp_path))
+    search = results["search"]
+    assert search["final_model"] == "reused the best trial's adapter"
+    assert results["training"]["adapter_dir"] == search["reused_adapter"]
+    assert f"trial-{search['best_trial']:04d}" in search["reused_adapter"]
+    assert "train" not in results["timings"]
+
+
+def test_rerunning_the_same_spec_resumes_the_study(tmp_path):
+    spec = parse_spec(_spec_dict(trials=2, pruner="none"))
+    first = search_only(spec, tmp_path)
+    again = search_only(parse_spec(_spec_dict(trials=3, pruner="none")), tmp_path)
+    assert first.study_name == again.study_name
+    assert [t["number"] for t in again.trials] == [0, 1, 2]
+    assert again.trials[:2] == first.trials
+
+
+def _results(run_dir: Path) -> dict:
+    return json.loads((run_dir / "results.json").read_text())
+
+
+def _running_trial(spec, runs_dir):
+    path = search_area(spec, runs_dir) / "optuna.db"
+    if not path.exists():
+        return None
+    try:
+        study = open_study(spec, search_area(spec, runs_dir))
+    except Exception:
+        return None
+    return study if study.get_trials(states=(TrialState.RUNNING,)) else None
+
+
+def _wait_for(check, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError("condition not met in time")
