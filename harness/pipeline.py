@@ -35,7 +35,7 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Path:
         splits, data_info = load_splits(spec.data, spec.base_dir)
     with _timed(timings, "load_model"):
         model_dir = resolve_model(spec.model, spec.base_dir)
-    run_dir = runs.new_run_dir(Path(runs_dir or spec.runs_dir), spec.project)
+    run_dir = runs.new_run_dir(Path(runs_dir or spec.runs_dir).resolve(), spec.project)
     (run_dir / "spec.yaml").write_text(spec.to_yaml())
     with _run_log(run_dir), _failure_marker(run_dir):
         log.info("run directory: %s", run_dir)
@@ -94,7 +94,7 @@ def search_only(spec: Spec, runs_dir: Path | None = None, max_trials: int | None
     check_hardware(spec.train)
     model_dir = resolve_model(spec.model, spec.base_dir)
     splits, _ = load_splits(spec.data, spec.base_dir)
-    area = search_area(spec, Path(runs_dir or spec.runs_dir))
+    area = search_area(spec, Path(runs_dir or spec.runs_dir).resolve())
     study = run_trials(spec, model_dir, splits, area, validation_scorer(spec, model_dir, splits), max_trials)
     return summarize(study, spec, area)
 
