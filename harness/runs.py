@@ -29,14 +29,24 @@ def new_run_dir(runs_dir: Path, project: str) -> Path:
     raise RuntimeError(f"could not create a fresh run directory under {parent}")
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write-then-rename, so readers never see half a file."""
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Temp file in the same directory, then os.replace: readers see the old file or the new one,
+    never half of one. World-readable (mkstemp makes 0600): run files are meant to be shared."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2, default=str)
-        fh.write("\n")
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: Path, data: Any) -> Path:
+    return write_atomic(path, (json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n").encode())
 
 
 def read_results(run_dir: Path) -> dict:

@@ -1,24 +1,51 @@
-"""Report stage: turn a run directory's results.json into report.md / report.html / report.json."""
+"""Report stage: a run directory's results.json (+ spec.yaml) -> report.md, report.html, report.json.
+
+Reads only the run directory, so `harness report RUN_DIR` can regenerate the reports of any
+finished run without the model, the data or the study. Output depends only on those two files
+(no clock, no machine state): regenerating writes the same bytes, replacing the reports and
+plots/ and nothing else. Every file is written to a temporary name and renamed into place.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import yaml
+
 from harness import runs
+from harness.report import content, plots, render
+
+REPORT_FILES = ("report.md", "report.html", "report.json")
 
 
 def write_reports(run_dir: Path) -> list[Path]:
-    results = runs.read_results(run_dir)
-    path = run_dir / "report.md"
-    path.write_text(headline_markdown(results))
-    return [path]
+    """Write the three reports (and plots/*.png for the Markdown one); returns the paths written."""
+    run_dir = Path(run_dir)
+    view = build_view(run_dir)
+    figures = plots.render(view)
+    plot_files = [runs.write_atomic(run_dir / render.plot_path(p), p.png) for p in figures]
+    _remove_stale_plots(run_dir / render.PLOTS_DIR, keep=set(plot_files))
+    md, page, data = (run_dir / name for name in REPORT_FILES)
+    runs.write_atomic(md, render.markdown(view, figures).encode())
+    runs.write_atomic(page, render.html_page(view, figures).encode())
+    runs.write_atomic(data, (json.dumps(render.json_data(view, figures), indent=2, ensure_ascii=False) + "\n").encode())
+    return [md, page, data, *plot_files]
 
 
-def headline_markdown(results: dict) -> str:
-    ev = results["evaluation"]
-    lines = [f"# {results['project']}: base vs tuned (n={ev['n']})", "", "| metric | base | tuned | diff | 95% CI |", "|---|---|---|---|---|"]
-    for name, c in ev["metrics"].items():
-        if c["base"] is None:
-            continue
-        lines.append(f"| {name} | {c['base']:.4g} | {c['tuned']:.4g} | {c['diff']:+.4g} | [{c['ci_low']:+.4g}, {c['ci_high']:+.4g}] |")
-    return "\n".join(lines) + "\n"
+def build_view(run_dir: Path) -> dict:
+    """The report's content as a dict (what report.json holds, minus the plot list)."""
+    return content.build(runs.read_results(Path(run_dir)), _read_spec(Path(run_dir)))
+
+
+def _read_spec(run_dir: Path) -> dict | None:
+    path = run_dir / "spec.yaml"
+    return yaml.safe_load(path.read_text()) if path.is_file() else None
+
+
+def _remove_stale_plots(plot_dir: Path, keep: set[Path]) -> None:
+    """plots/ belongs to the report: a figure the current view no longer has must not linger."""
+    if plot_dir.is_dir():
+        for path in plot_dir.glob("*.png"):
+            if path not in keep:
+                path.unlink()

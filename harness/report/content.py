@@ -1,0 +1,458 @@
+"""What the report says, as one plain dict (the "view model") built once from a run directory.
+
+report.md, report.html, report.json and the plots all render from this dict, so the formats can
+never disagree, and every judgement (which metric is the headline, whether a difference is
+significant, what a latency change is due to) is made here, once, from the numbers alone.
+Its keys are documented in harness/report/README.md; changing them means bumping SCHEMA_VERSION.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from harness.report import formatting as fmt
+from harness.report.masking import mask_secrets
+
+SCHEMA_VERSION = 1
+HEADLINE_CANDIDATES = ("execution_match", "exact_match", "exact_text")
+EXAMPLES_PER_KIND = 5
+SMALL_SAMPLE = 30  # below this many paired examples a bootstrap interval is rough
+# Below this, a percentile bootstrap has so few distinct resamples (n=1: one) that its interval
+# says nothing; such a difference is reported but never called significant.
+MIN_N_TO_JUDGE = 5
+TOO_FEW = "too few to judge"
+SAME_LENGTH_TOLERANCE = 0.05  # output lengths within 5% count as "about as many tokens"
+_ORDINAL_VALUES = ("easy", "medium", "hard", "extra", "extra hard")
+_STATE_WORDS = {"fail": "failed"}  # Optuna's trial states, as the summary sentence says them
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    label: str
+    kind: str  # a formatting kind (see formatting.py): rate, perplexity, tokens, seconds, number
+    better: str | None  # "higher", "lower", or None where neither is better (output length)
+    short: str = ""  # the name used in the verdict sentence
+
+
+# Table order: accuracy family, perplexity, then output length right beside latency, because a
+# model that says less finishes sooner and the reader must be able to see that.
+METRICS: dict[str, MetricInfo] = {
+    "execution_match": MetricInfo("Execution accuracy", "rate", "higher", "execution accuracy"),
+    "execution_match_subset": MetricInfo("Execution accuracy, extra columns allowed", "rate", "higher"),
+    "executable": MetricInfo("Executable SQL", "rate", "higher"),
+    "exact_match": MetricInfo("Exact match (normalised SQL)", "rate", "higher", "exact-match accuracy"),
+    "structural_match": MetricInfo("Structural match (canonical SQL)", "rate", "higher"),
+    "valid_sql": MetricInfo("Valid SQL (parses)", "rate", "higher"),
+    "exact_text": MetricInfo("Exact text match", "rate", "higher", "exact-text accuracy"),
+    "perplexity_answer": MetricInfo("Perplexity, answer tokens only", "perplexity", "lower"),
+    "perplexity_sequence": MetricInfo("Perplexity, full sequence", "perplexity", "lower"),
+    "output_tokens": MetricInfo("Output length (mean tokens)", "tokens", None),
+    "latency_total_s": MetricInfo("Latency per query (batch 1)", "seconds", "lower"),
+    "latency_ttft_s": MetricInfo("Time to first token (batch 1)", "seconds", "lower"),
+    "latency_tpot_s": MetricInfo("Time per output token (batch 1)", "seconds", "lower"),
+}
+ACCURACY = tuple(name for name, info in METRICS.items() if info.kind == "rate")
+
+
+def build(results: dict, spec: dict | None = None) -> dict:
+    """The view model of a finished run: results.json plus its (already masked) spec.yaml."""
+    evaluation = results.get("evaluation") or {}
+    rows = [row for name, c in _ordered_metrics(evaluation.get("metrics") or {}) if (row := metric_row(name, c))]
+    by_name = {row["name"]: row for row in rows}
+    headline = headline_of(by_name)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "project": results.get("project"),
+        "status": results.get("status"),
+        "run_dir": results.get("run_dir"),
+        "n": evaluation.get("n"),
+        "headline": headline,
+        "metrics": rows,
+        "latency": latency_view(evaluation, by_name),
+        "breakdown": breakdown_view(evaluation, by_name.get(headline["metric"])),
+        "examples": examples_view(evaluation, headline["metric"]),
+        "training": training_view(results),
+        "search": search_view(results.get("search"), spec or {}),
+        "provenance": provenance_view(results, spec),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Headline
+# ----------------------------------------------------------------------------------------------
+
+
+def _ordered_metrics(metrics: dict) -> list[tuple[str, dict]]:
+    """Known metrics in table order, then any others (a new metric still shows up)."""
+    known = [(name, metrics[name]) for name in METRICS if name in metrics]
+    return known + [(name, c) for name, c in metrics.items() if name not in METRICS]
+
+
+def metric_row(name: str, comparison: dict) -> dict | None:
+    """One base-vs-tuned comparison (stats.Comparison.as_dict) with its label and judgement;
+    None where the metric did not apply (e.g. execution metrics on data without databases)."""
+    if not comparison.get("n") or comparison.get("base") is None or comparison.get("tuned") is None:
+        return None
+    info = METRICS.get(name, MetricInfo(name.replace("_", " "), "number", None))
+    n = comparison["n"]
+    significant = n >= MIN_N_TO_JUDGE and _excludes_zero(comparison.get("ci_low"), comparison.get("ci_high"))
+    return {
+        "name": name,
+        "label": info.label,
+        "kind": info.kind,
+        "better": info.better,
+        **{key: comparison.get(key) for key in ("n", "base", "tuned", "diff", "rel_change", "ci_low", "ci_high")},
+        "confidence": comparison.get("confidence") or 0.95,
+        "significant": significant,
+        "outcome": TOO_FEW if n < MIN_N_TO_JUDGE else _outcome(comparison["diff"], info.better, significant),
+    }
+
+
+def _excludes_zero(low: float | None, high: float | None) -> bool:
+    return low is not None and high is not None and (low > 0 or high < 0)
+
+
+def _outcome(diff: float, better: str | None, significant: bool) -> str:
+    """'better' / 'worse' for metrics with a direction, 'higher' / 'lower' for the rest."""
+    if not significant:
+        return "not significant"
+    if better is None:
+        return "higher" if diff > 0 else "lower"
+    return "better" if (diff > 0) == (better == "higher") else "worse"
+
+
+_HEADLINE_KEYS = ("label", "n", "base", "tuned", "diff", "rel_change", "ci_low", "ci_high", "confidence", "significant", "outcome")
+
+
+def headline_of(rows: dict[str, dict]) -> dict:
+    """The first applicable of execution_match, exact_match, exact_text, with its verdict."""
+    for name in HEADLINE_CANDIDATES:
+        if row := rows.get(name):
+            return {"metric": name, **{k: row[k] for k in _HEADLINE_KEYS}, "verdict": verdict(row)}
+    return {
+        "metric": None,
+        **dict.fromkeys(_HEADLINE_KEYS),
+        "verdict": "No accuracy metric (execution_match, exact_match or exact_text) was measured on this run; "
+        "the table lists what was.",
+    }
+
+
+def verdict(row: dict) -> str:
+    """One sentence that claims only what the interval supports, e.g.
+    'Tuned beats base on execution accuracy: +31.5 pts [+25.0, +38.0] (95% CI), 42.0% → 73.5%, n=200.'"""
+    info = METRICS.get(row["name"])
+    name = (info.short if info and info.short else row["label"].lower())
+    kind = row["kind"]
+    level = f"{fmt.percent(row['confidence'])}"
+    numbers = (
+        f"{fmt.diff(row['diff'], kind)} {fmt.interval(row['ci_low'], row['ci_high'], kind)} ({level} CI), "
+        f"{fmt.value(row['base'], kind)} → {fmt.value(row['tuned'], kind)}, n={row['n']}"
+    )
+    if row["outcome"] == TOO_FEW:
+        return f"Too few examples to tell whether tuning changed {name}: {numbers}."
+    if row["outcome"] == "better":
+        sentence = f"Tuned beats base on {name}: {numbers}."
+    elif row["outcome"] == "worse":
+        sentence = f"Tuned is worse than base on {name}: {numbers}."
+    else:
+        sentence = f"No significant difference in {name} at {level} (the interval includes 0): {numbers}."
+    if row["n"] < SMALL_SAMPLE:
+        sentence += f" Small sample (n<{SMALL_SAMPLE}): read the interval as rough."
+    return sentence
+
+
+# ----------------------------------------------------------------------------------------------
+# Latency and throughput
+# ----------------------------------------------------------------------------------------------
+
+
+def latency_view(evaluation: dict, rows: dict[str, dict]) -> dict | None:
+    """Batch-1 latency and batched throughput, base beside tuned, with output length in the same table."""
+    latency, throughput = evaluation.get("latency") or {}, evaluation.get("throughput") or {}
+    if not latency and not throughput:
+        return None
+    sides = {side: (latency.get(side) or {}, throughput.get(side) or {}) for side in ("base", "tuned")}
+    tokens = {side: _mean([q.get("output_tokens") for q in timed.get("queries") or []]) for side, (timed, _) in sides.items()}
+    base, tuned = (_latency_measures(*sides[side], tokens[side]) for side in ("base", "tuned"))
+    return {
+        "note": latency_note(rows, tokens),
+        "rows": [
+            {"measure": measure, "kind": kind, "base": b, "tuned": t}
+            for (measure, kind, b), (_, _, t) in zip(base, tuned)
+            if b is not None or t is not None
+        ],
+    }
+
+
+def _latency_measures(timed: dict, batched: dict, tokens: float | None) -> list[tuple[str, str, Any]]:
+    """(measure, formatting kind, value) for one model, in table order."""
+    measures = [
+        ("Timed queries (batch 1)", "number", len(timed.get("queries") or []) or None),
+        ("Output tokens per timed query", "tokens", tokens),
+    ]
+    for key, label in (("total_s", "Latency"), ("ttft_s", "Time to first token"), ("tpot_s", "Time per output token")):
+        measures += [(f"{label} {stat}", "seconds", (timed.get(key) or {}).get(stat)) for stat in ("mean", "p50", "p95")]
+    return measures + [
+        ("Tokens/s (batch 1)", "per_second", timed.get("batch1_tokens_per_s")),
+        ("Batched generation, wall time", "seconds", batched.get("seconds")),
+        ("Batched generation, tokens", "number", batched.get("tokens")),
+        ("Batched generation, tokens/s", "per_second", batched.get("tokens_per_s")),
+    ]
+
+
+def latency_note(rows: dict[str, dict], timed_tokens: dict[str, float | None]) -> str | None:
+    """Says whether the tuned model is faster/slower at batch 1 and whether output length explains it.
+
+    Output length is taken from the timed queries themselves when known (same prompts as the
+    timings), else from the output_tokens comparison over the whole test set.
+    """
+    total = rows.get("latency_total_s")
+    if not total:
+        return None
+    base_tokens, tuned_tokens = timed_tokens.get("base"), timed_tokens.get("tuned")
+    if base_tokens is None or tuned_tokens is None:
+        length = rows.get("output_tokens") or {}
+        base_tokens, tuned_tokens = length.get("base"), length.get("tuned")
+    base_s, tuned_s = fmt.value(total["base"], "seconds"), fmt.value(total["tuned"], "seconds")
+    if total["outcome"] == TOO_FEW:
+        note = f"Too few timed queries (n={total['n']}) to compare batch-1 latency ({tuned_s} tuned vs {base_s} base per query)"
+    elif not total["significant"]:
+        note = f"No significant batch-1 latency difference ({tuned_s} tuned vs {base_s} base per query, n={total['n']} timed queries)"
+    else:
+        faster = total["diff"] < 0
+        note = (
+            f"The tuned model is {'faster' if faster else 'slower'} per query at batch 1 "
+            f"({tuned_s} vs {base_s} base, {fmt.relative(total['rel_change'])}, n={total['n']})"
+        )
+    if base_tokens is not None and tuned_tokens is not None:
+        relation = _length_relation(base_tokens, tuned_tokens)
+        counts = f"{tuned_tokens:.1f} vs {base_tokens:.1f} tokens per query"
+        if not total["significant"] or relation == "about as many":
+            note += f"; it generates {relation} tokens ({counts})"
+        elif (total["diff"] < 0) == (relation == "fewer"):
+            note += f", partly because it generates {relation} tokens ({counts})"
+        else:
+            note += f", despite generating {relation} tokens ({counts})"
+    tpot = rows.get("latency_tpot_s")
+    if tpot:
+        note += f". Per output token: {fmt.value(tpot['tuned'], 'seconds')} tuned vs {fmt.value(tpot['base'], 'seconds')} base"
+    return note + "."
+
+
+def _length_relation(base: float, tuned: float) -> str:
+    if abs(tuned - base) <= SAME_LENGTH_TOLERANCE * max(abs(base), 1e-9):
+        return "about as many"
+    return "fewer" if tuned < base else "more"
+
+
+# ----------------------------------------------------------------------------------------------
+# Breakdown and examples
+# ----------------------------------------------------------------------------------------------
+
+
+def breakdown_view(evaluation: dict, headline: dict | None) -> list[dict]:
+    """Per value of every breakdown column (category, difficulty...): the headline metric, base vs tuned."""
+    if not headline:
+        return []
+    metric, out = headline["name"], []
+    for column, groups in (evaluation.get("breakdown") or {}).items():
+        rows = []
+        for value in _ordered_values(groups):
+            group = groups[value]
+            base, tuned = (group.get("base") or {}).get(metric), (group.get("tuned") or {}).get(metric)
+            diff = tuned - base if base is not None and tuned is not None else None
+            rows.append({"value": value, "n": group.get("n"), "base": base, "tuned": tuned, "diff": diff})
+        out.append({"column": column, "metric": metric, "label": headline["label"], "kind": headline["kind"], "rows": rows})
+    return out
+
+
+def _ordered_values(groups: dict) -> list[str]:
+    """easy < medium < hard where those are the values; otherwise as the evaluator listed them."""
+    values = list(groups)
+    if all(str(v).lower() in _ORDINAL_VALUES for v in values):
+        return sorted(values, key=lambda v: _ORDINAL_VALUES.index(str(v).lower()))
+    return values
+
+
+_PAIR_OUTCOMES = {(False, True): "fixed", (True, False): "broken", (True, True): "both_correct", (False, False): "both_wrong"}
+
+
+def examples_view(evaluation: dict, metric: str | None) -> dict:
+    """Examples tuning fixed (base wrong, tuned right) and broke, by the headline metric's scores."""
+    examples = evaluation.get("examples") or []
+    counts = dict.fromkeys([*_PAIR_OUTCOMES.values(), "not_scored"], 0)
+    picked: dict[str, list[dict]] = {"fixed": [], "broken": []}
+    flags = [m for m in ACCURACY if any((ex.get("base_scores") or {}).get(m) is not None for ex in examples)]
+    for ex in examples:
+        pair = (_correct(ex, "base_scores", metric), _correct(ex, "tuned_scores", metric))
+        outcome = _PAIR_OUTCOMES.get(pair, "not_scored")
+        counts[outcome] += 1
+        if outcome in picked and len(picked[outcome]) < EXAMPLES_PER_KIND:
+            picked[outcome].append(_example(ex, flags))
+    return {"metric": metric, "label": METRICS[metric].label if metric in METRICS else metric, "counts": counts, **picked}
+
+
+def _correct(example: dict, side: str, metric: str | None) -> bool | None:
+    """A per-example 0/1 score as right/wrong; None where the metric did not apply."""
+    score = (example.get(side) or {}).get(metric) if metric else None
+    return None if score is None else score >= 0.5
+
+
+def _example(ex: dict, flags: list[str]) -> dict:
+    return {
+        **{key: ex.get(key) for key in ("id", "prompt", "gold", "base", "tuned")},
+        "meta": ex.get("meta") or {},
+        "scores": [{"metric": m, "base": _correct(ex, "base_scores", m), "tuned": _correct(ex, "tuned_scores", m)} for m in flags],
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Training and search
+# ----------------------------------------------------------------------------------------------
+
+
+def training_view(results: dict) -> dict:
+    """The final model's training: budget, speed, final losses, hyperparameters and loss curves."""
+    training = results.get("training") or {}
+    train = [[h["step"], h["loss"]] for h in training.get("history") or [] if h.get("loss") is not None and h.get("step") is not None]
+    valid = [[v["step"], v["loss"]] for v in training.get("valid_losses") or [] if v.get("loss") is not None]
+    search = results.get("search") or {}
+    keys = ("steps", "planned_steps", "stopped_early", "train_tokens", "train_seconds", "validation_seconds", "tokens_per_second")
+    return {
+        **{key: training.get(key) for key in keys},
+        "final_train_loss": train[-1][1] if train else None,
+        "final_valid_loss": valid[-1][1] if valid else None,
+        "origin": search.get("final_model") or "trained in this run",
+        "hyperparameters": flatten(results.get("train_spec") or {}),
+        "loss_curve": {"train": train, "valid": valid},
+    }
+
+
+def search_view(search: dict | None, spec: dict) -> dict | None:
+    """Trials, best trial, pruning savings and importances; None when the run had no search."""
+    if not search:
+        return None
+    trials = search.get("trials") or []
+    best = search.get("best_trial")
+    front = {t.get("number") for t in search.get("pareto_front") or []}
+    names = list(dict.fromkeys([*(search.get("best_params") or {}), *(k for t in trials for k in t.get("params") or {})]))
+    space = ((spec.get("search") or {}).get("space") or {})
+    counts = search.get("counts") or {}
+    steps_run, saved = search.get("steps_run") or 0, search.get("steps_saved_by_pruning") or 0
+    importances = sorted((search.get("param_importances") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    view = {
+        **{key: search.get(key) for key in ("study_name", "storage", "best_trial", "best_params", "best_value", "final_model", "seconds")},
+        "objectives": str(search.get("objective") or "").split(" + "),
+        "directions": str(search.get("direction") or "").split(","),
+        "multi_objective": search.get("pareto_front") is not None,
+        "param_names": names,
+        "log_scale_params": [n for n in names if (space.get(n) or {}).get("log")],
+        "counts": counts,
+        "n_trials": len(trials),
+        "steps_run": steps_run,
+        "steps_saved_by_pruning": saved,
+        "saved_fraction": saved / (steps_run + saved) if steps_run + saved else None,
+        "param_importances": [{"name": k, "importance": v} for k, v in importances],
+        "pareto_front": sorted(front) if search.get("pareto_front") is not None else None,
+        "trials": [_trial(t, best, front) for t in trials],
+    }
+    view["summary"] = _search_summary(view)
+    return mask_secrets(view)
+
+
+def _trial(t: dict, best: int | None, front: set) -> dict:
+    values = t.get("values")
+    return {
+        "number": t.get("number"),
+        "state": t.get("state"),
+        "params": t.get("params") or {},
+        "values": values,
+        "value": values[0] if values else None,
+        "duration_s": t.get("duration_s"),
+        "steps": t.get("steps"),
+        "planned_steps": t.get("planned_steps"),
+        "is_best": t.get("number") == best,
+        "on_pareto_front": t.get("number") in front,
+        "fail_reason": t.get("fail_reason"),
+    }
+
+
+def _search_summary(view: dict) -> str:
+    counts = view["counts"]
+    states = ", ".join(f"{n} {_STATE_WORDS.get(state, state)}" for state, n in counts.items())
+    text = f"{view['n_trials']} trials ({states})"
+    if counts.get("pruned"):
+        planned = view["steps_run"] + view["steps_saved_by_pruning"]
+        text += (
+            f"; pruning stopped {counts['pruned']} early and saved {view['steps_saved_by_pruning']} of {planned} "
+            f"planned training steps ({fmt.percent(view['saved_fraction'])})"
+        )
+    best_value = view["best_value"]
+    shown = ", ".join(fmt.number(v) for v in best_value) if isinstance(best_value, list) else fmt.number(best_value)
+    return (
+        f"{text}. Best trial #{view['best_trial']}: {' + '.join(view['objectives'])} = {shown}. "
+        f"Final model: {view['final_model']}."
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Provenance
+# ----------------------------------------------------------------------------------------------
+
+
+def provenance_view(results: dict, spec: dict | None) -> dict:
+    """Everything needed to reproduce the run: spec, model/data ids and hashes, versions, seeds, times."""
+    spec = spec or {}
+    evaluation = results.get("evaluation") or {}
+    first = next(iter((evaluation.get("metrics") or {}).values()), {})
+    seeds = {
+        "train": (results.get("train_spec") or {}).get("seed"),
+        "data_split": _dig(spec, "data", "split", "seed"),
+        "search_sampler": _dig(spec, "search", "seed") if results.get("search") else None,
+        "tiny_model_init": _dig(spec, "model", "tiny", "seed") if _dig(spec, "model", "source") == "tiny" else None,
+    }
+    return mask_secrets(
+        {
+            "spec_yaml": yaml.safe_dump(mask_secrets(spec), sort_keys=False, allow_unicode=True) if spec else None,
+            "reproduce": "harness run spec.yaml  # the spec.yaml saved in this run directory",
+            "model": results.get("model") or {},
+            "data": results.get("data") or {},
+            "evaluation": {
+                "n": evaluation.get("n"),
+                "decoding": evaluation.get("decoding") or {},
+                "bootstrap_resamples": first.get("n_resamples"),
+                "confidence": first.get("confidence"),
+            },
+            "seeds": {k: v for k, v in seeds.items() if v is not None},
+            "environment": results.get("environment") or {},
+            "timings": results.get("timings") or {},
+        }
+    )
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def flatten(data: dict, prefix: str = "") -> dict:
+    """{'lora': {'r': 8}} -> {'lora.r': 8}: nested settings as one key/value table."""
+    out: dict = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def _mean(values: list) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
