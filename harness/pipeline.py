@@ -15,8 +15,12 @@ from pathlib import Path
 
 from harness import runs
 from harness.data import load_splits
+from harness.errors import UserError
+from harness.evaluate import evaluate_pair, score_adapter
 from harness.models import describe_model, resolve_model
-from harness.spec import Spec
+from harness.report import write_reports
+from harness.search import load_trial_training, run_trials, search, search_area, summarize
+from harness.spec import Spec, load_spec
 from harness.train import check_hardware, train
 
 log = logging.getLogger("harness")
@@ -42,8 +46,6 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Path:
         log.info("data: %s", data_info)
         train_spec, search_result, trained = spec.train, None, None
         if spec.search is not None and spec.search.enabled:
-            from harness.search import load_trial_training, search
-
             with _timed(timings, "search"):
                 search_result = search(spec, model_dir, splits, run_dir.parent.parent, validation_scorer(spec, model_dir, splits))
             train_spec = search_result.best_train_spec
@@ -54,8 +56,6 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Path:
             with _timed(timings, "train"):
                 trained = train(model_dir, splits, train_spec, spec.prompt, run_dir)
         log.info("trained %d steps, %.0f train tokens/s", trained.steps, trained.tokens_per_second)
-        from harness.evaluate import evaluate_pair
-
         with _timed(timings, "evaluate"):
             evaluation = evaluate_pair(model_dir, trained.adapter_dir, splits.test, spec.prompt, spec.evaluation, spec.model.dtype)
         results = {
@@ -72,8 +72,6 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Path:
             "timings": timings,
         }
         runs.write_json(run_dir / runs.RESULTS, results)
-        from harness.report import write_reports
-
         with _timed(timings, "report"):
             write_reports(run_dir)
         timings["total"] = round(time.perf_counter() - started, 2)
@@ -85,9 +83,6 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Path:
 def search_only(spec: Spec, runs_dir: Path | None = None, max_trials: int | None = None, storage: str | None = None):
     """`harness search` / `harness worker`: work on the spec's study without the final run; several
     processes (on several machines, with a shared storage URL) may do this at once."""
-    from harness.errors import UserError
-    from harness.search import run_trials, search_area, summarize
-
     if spec.search is None:
         raise UserError("search: the spec has no search section")
     if storage:
@@ -102,8 +97,6 @@ def search_only(spec: Spec, runs_dir: Path | None = None, max_trials: int | None
 
 def validation_scorer(spec: Spec, model_dir: Path, splits):
     """Evaluator metrics of a trial's adapter on the validation split, for metric objectives."""
-    from harness.evaluate import score_adapter
-
     def score(adapter_dir: Path) -> dict[str, float]:
         return score_adapter(model_dir, adapter_dir, splits.valid, spec.prompt, spec.evaluation, spec.model.dtype)
 
@@ -112,8 +105,6 @@ def validation_scorer(spec: Spec, model_dir: Path, splits):
 
 def evaluate_run(run_dir: Path) -> Path:
     """Re-run evaluation alone on a finished run (its spec, base model and adapter)."""
-    from harness.spec import load_spec
-
     results = runs.read_results(run_dir)
     spec = load_spec(run_dir / "spec.yaml")
     return evaluate_adapter(spec, Path(results["training"]["adapter_dir"]), run_dir)
@@ -121,9 +112,6 @@ def evaluate_run(run_dir: Path) -> Path:
 
 def evaluate_adapter(spec: Spec, adapter_dir: Path, out_dir: Path) -> Path:
     """Base vs base+adapter on the spec's test split; writes `out_dir/eval.json`."""
-    from harness.errors import UserError
-    from harness.evaluate import evaluate_pair
-
     if not (adapter_dir / "adapter_config.json").is_file():
         raise UserError(f"{adapter_dir}: not a PEFT adapter directory (no adapter_config.json)")
     model_dir = resolve_model(spec.model, spec.base_dir)
