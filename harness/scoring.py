@@ -20,36 +20,43 @@ class TokenNll:
     tokens: int
 
 
+@dataclass(frozen=True)
+class Scored:
+    """One example scored in one forward pass: the answer tokens alone, and the whole sequence
+    (prompt included, minus the first token) — the two perplexities the report shows."""
+
+    answer: TokenNll
+    sequence: TokenNll
+
+
 @torch.no_grad()
-def score_answers(
-    model, tokenizer, inputs: list[str], answers: list[str], *, batch_size: int = 8, answer_only: bool = True
-) -> list[TokenNll]:
-    """NLL of each `answer` after its rendered `input`; with answer_only=False the whole
-    sequence (prompt included, minus the first token) is scored instead."""
+def score_answers(model, tokenizer, inputs: list[str], answers: list[str], *, batch_size: int = 8) -> list[Scored]:
+    """NLL of each `answer` after its rendered `input`, and of the whole sequence."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    results: list[TokenNll] = []
+    results: list[Scored] = []
     try:
         for start in range(0, len(inputs), batch_size):
             batch = list(zip(inputs[start : start + batch_size], answers[start : start + batch_size]))
-            ids, labels = [], []
+            ids, prompt_lengths = [], []
             for prompt, answer in batch:
                 p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-                a = tokenizer(answer, add_special_tokens=False)["input_ids"]
-                ids.append(p + a)
-                labels.append(([-100] * len(p) if answer_only else p) + a)
+                ids.append(p + tokenizer(answer, add_special_tokens=False)["input_ids"])
+                prompt_lengths.append(len(p))
             width = max(len(x) for x in ids)
             pad = tokenizer.pad_token_id
             input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids], device=device)
             attention = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids], device=device)
-            target = torch.tensor([y + [-100] * (width - len(y)) for y in labels], device=device)
             logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
-            shifted = target[:, 1:]
-            nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), shifted, ignore_index=-100, reduction="none")
-            for row_nll, row_target in zip(nll, shifted):
-                mask = row_target != -100
-                results.append(TokenNll(nll=float(row_nll[mask].sum()), tokens=int(mask.sum())))
+            nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), input_ids[:, 1:], reduction="none")
+            for row, length, p_len in zip(nll, attention.sum(1).tolist(), prompt_lengths):
+                # position i predicts token i + 1: answer tokens are predicted from p_len - 1 on
+                answer_part, sequence_part = row[p_len - 1 : length - 1], row[: length - 1]
+                results.append(Scored(
+                    answer=TokenNll(nll=float(answer_part.sum()), tokens=answer_part.numel()),
+                    sequence=TokenNll(nll=float(sequence_part.sum()), tokens=sequence_part.numel()),
+                ))
     finally:
         model.train(was_training)
     return results

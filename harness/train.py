@@ -43,6 +43,9 @@ class TrainResult:
     train_seconds: float  # optimizer steps only; validation passes are timed separately
     validation_seconds: float
     tokens_per_second: float
+    # seconds from train begin to the end of each optimizer step, validation passes excluded:
+    # lets benchmarks drop warm-up steps from a steady-state rate
+    step_end_seconds: list[float] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)  # trainer logs: loss, learning_rate, grad_norm
     valid_losses: list[dict] = field(default_factory=list)  # {"step", "loss"}
     stopped_early: bool = False
@@ -115,6 +118,7 @@ def train(
         train_seconds=recorder.train_seconds,
         validation_seconds=recorder.validation_seconds,
         tokens_per_second=recorder.steps * tokens_per_step / max(recorder.train_seconds, 1e-9),
+        step_end_seconds=recorder.step_end_seconds,
         history=recorder.history,
         valid_losses=recorder.valid_losses,
         stopped_early=recorder.stopped_early,
@@ -201,6 +205,7 @@ class _Recorder(TrainerCallback):
         self.inputs, self.answers, self.tokenizer = inputs, answers, tokenizer
         self.eval_every, self.on_validation = eval_every, on_validation
         self.history: list[dict] = []
+        self.step_end_seconds: list[float] = []
         self.valid_losses: list[dict] = []
         self.steps = self.planned_steps = 0
         self.stopped_early = False
@@ -217,8 +222,11 @@ class _Recorder(TrainerCallback):
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         self.steps = state.global_step
-        if state.global_step % self.eval_every == 0 or state.global_step >= state.max_steps:
-            if self._validate(state.global_step, model):
+        self.step_end_seconds.append(time.perf_counter() - self._started - self.validation_seconds)
+        last = state.global_step >= state.max_steps
+        if state.global_step % self.eval_every == 0 or last:
+            # at the last step the budget is spent: report the value, never stop "early"
+            if self._validate(state.global_step, model, final=last):
                 control.should_training_stop = True
         return control
 
@@ -232,7 +240,7 @@ class _Recorder(TrainerCallback):
         if not self.inputs:
             return False
         started = time.perf_counter()
-        loss = mean_loss(score_answers(model, self.tokenizer, self.inputs, self.answers))
+        loss = mean_loss([s.answer for s in score_answers(model, self.tokenizer, self.inputs, self.answers)])
         self.validation_seconds += time.perf_counter() - started
         self.valid_losses.append({"step": step, "loss": loss})
         if not math.isfinite(loss):

@@ -31,6 +31,8 @@ def test_adapter_is_peft_loadable_and_validation_loss_is_recorded(tiny, tmp_path
     assert all(v["loss"] > 0 for v in result.valid_losses)
     assert [h["loss"] for h in result.history if "loss" in h]
     assert result.train_tokens == 4 * 2 * 128 and result.tokens_per_second > 0
+    ends = result.step_end_seconds
+    assert len(ends) == 4 and ends == sorted(ends) and ends[-1] <= result.train_seconds
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), result.adapter_dir)
     assert model.peft_config["default"].r == 4
 

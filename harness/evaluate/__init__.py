@@ -82,11 +82,9 @@ def run_model(
     if "perplexity" in spec.metrics:
         log.info("%s: scoring gold answers (perplexity)", label)
         answers = [ex.answer + tokenizer.eos_token for ex in examples]
-        answer_nll = [(s.nll, s.tokens) for s in score_answers(model, tokenizer, inputs, answers, batch_size=spec.batch_size)]
-        sequence_nll = [
-            (s.nll, s.tokens)
-            for s in score_answers(model, tokenizer, inputs, answers, batch_size=spec.batch_size, answer_only=False)
-        ]
+        scored = score_answers(model, tokenizer, inputs, answers, batch_size=spec.batch_size)
+        answer_nll = [(s.answer.nll, s.answer.tokens) for s in scored]
+        sequence_nll = [(s.sequence.nll, s.sequence.tokens) for s in scored]
     latency = []
     if "latency" in spec.metrics:
         log.info("%s: timing %d batch-1 queries", label, min(spec.latency_samples, len(inputs)))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import matplotlib
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 DPI = 100
 BASE_COLOR, TUNED_COLOR, MUTED = "#8c8c8c", "#1f77b4", "#b0b0b0"
@@ -87,7 +87,9 @@ def loss_curves(curve: dict) -> Figure | None:
     if not curve["train"] and not curve["valid"]:
         return None
     figure, ax = _axes()
-    for points, label, style in ((curve["train"], "train loss", "-"), (curve["valid"], "validation loss", "o-")):
+    # Different token sets: training reports packed full sequences, validation the answers only.
+    labels = (("train loss (packed sequences)", "-"), ("validation loss (answer tokens, held out)", "o-"))
+    for points, (label, style) in zip((curve["train"], curve["valid"]), labels):
         if points:
             steps, losses = zip(*points)
             ax.plot(steps, losses, style, label=label, color=TUNED_COLOR if label.startswith("valid") else BASE_COLOR)
@@ -245,4 +247,7 @@ def _param_axis(ax, axis: str, name: str, values: list, log: bool) -> list[float
         getattr(ax, f"set_{axis}scale")("log")
     elif all(float(v).is_integer() for v in values):
         getattr(ax, f"{axis}axis").set_major_locator(MaxNLocator(integer=True))
+    else:  # small values such as learning rates: 1e-03 style ticks, a few of them, no overlap
+        getattr(ax, f"{axis}axis").set_major_locator(MaxNLocator(nbins=5))
+        getattr(ax, f"{axis}axis").set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}" if abs(v) >= 0.01 or v == 0 else f"{v:.1e}"))
     return [float(v) for v in values]

@@ -1,0 +1,32 @@
+"""Answer and sequence NLL from one forward pass agree with the model's own loss."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from harness.models import resolve_model
+from harness.scoring import mean_loss, score_answers
+from harness.spec import ModelSpec
+
+
+def test_scores_match_huggingface_loss_with_masked_labels():
+    model_dir = resolve_model(ModelSpec(source="tiny"))
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
+    prompts, answers = ["Count rows of t:", "A much longer prompt about the table t and its columns:"], [" SELECT 1;", " SELECT a FROM t;"]
+    scored = score_answers(model, tokenizer, prompts, answers, batch_size=2)  # padded batch
+    for (prompt, answer), s in zip(zip(prompts, answers), scored):
+        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([p + tokenizer(answer, add_special_tokens=False)["input_ids"]])
+        labels = ids.clone()
+        labels[0, : len(p)] = -100
+        with torch.no_grad():
+            answer_loss = model(input_ids=ids, labels=labels).loss.item()
+            sequence_loss = model(input_ids=ids, labels=ids).loss.item()
+        assert s.answer.tokens == ids.shape[1] - len(p) and s.sequence.tokens == ids.shape[1] - 1
+        assert math.isclose(s.answer.nll / s.answer.tokens, answer_loss, rel_tol=1e-4)
+        assert math.isclose(s.sequence.nll / s.sequence.tokens, sequence_loss, rel_tol=1e-4)
+    weighted = sum(s.answer.nll for s in scored) / sum(s.answer.tokens for s in scored)
+    assert math.isclose(mean_loss([s.answer for s in scored]), weighted)
