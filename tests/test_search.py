@@ -159,3 +159,19 @@ def _wait_for(check, timeout: float):
             return found
         time.sleep(0.5)
     raise AssertionError("condition not met in time")
+
+
+def test_metric_objective_on_the_validation_split_is_maximised(tmp_path):
+    spec = parse_spec(_spec_dict(trials=2, pruner="none", objective="valid_sql"))
+    result = search_only(spec, tmp_path)
+    assert result.direction == "maximize"
+    assert all(0.0 <= t["values"][0] <= 1.0 for t in result.trials if t["state"] == "complete")
+
+
+def test_second_objective_gives_a_pareto_front(tmp_path):
+    spec = parse_spec(_spec_dict(trials=3, second_objective="adapter_mb"))
+    result = search_only(spec, tmp_path)
+    assert result.direction == "minimize,minimize" and result.pareto_front
+    sizes = {t["params"]["lora.r"]: t["values"][1] for t in result.trials if t["state"] == "complete"}
+    if len(sizes) == 2:  # rank 8 stores twice the LoRA weights of rank 4
+        assert sizes[8] > sizes[4]
