@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import time
 import traceback
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from harness.models import describe_model, resolve_model
 from harness.report import write_reports
 from harness.search import load_trial_training, run_trials, search, search_area, summarize
 from harness.spec import Spec, load_spec
-from harness.train import check_hardware, train
+from harness.train import ADAPTER_DIR, check_hardware, train
 
 log = logging.getLogger("harness")
 
@@ -50,8 +51,9 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Path:
                 search_result = search(spec, model_dir, splits, run_dir.parent.parent, validation_scorer(spec, model_dir, splits))
             train_spec = search_result.best_train_spec
             log.info("search: best trial %d %s -> %s", search_result.best_trial, search_result.best_params, search_result.best_value)
-            if search_result.reused_adapter:
+            if search_result.reused_adapter:  # copied in: a run directory stands on its own
                 trained = load_trial_training(search_result)
+                trained.adapter_dir = Path(shutil.copytree(trained.adapter_dir, run_dir / ADAPTER_DIR))
         if trained is None:
             with _timed(timings, "train"):
                 trained = train(model_dir, splits, train_spec, spec.prompt, run_dir)

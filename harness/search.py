@@ -180,8 +180,18 @@ def search(spec: Spec, model_dir: Path, splits: Splits, runs_dir: Path, score_fn
     area = search_area(spec, runs_dir)
     study = run_trials(spec, model_dir, splits, area, score_fn)
     result = summarize(study, spec, area)
+    _drop_unused_adapters(study, keep={result.best_trial, *(t["number"] for t in result.pareto_front or [])})
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _drop_unused_adapters(study: optuna.Study, keep: set[int]) -> None:
+    """Only the best trial's adapter (or the Pareto front's) can be reused: a later trial never
+    makes an earlier non-best one best again. Logs and train_result.json stay."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        adapter = t.user_attrs.get("adapter_dir")
+        if t.number not in keep and adapter:
+            shutil.rmtree(adapter, ignore_errors=True)
 
 
 def summarize(study: optuna.Study, spec: Spec, area: Path) -> SearchResult:

@@ -119,12 +119,16 @@ def test_best_params_are_retrained_on_the_full_budget(tmp_path):
 
 
 def test_best_trial_adapter_is_reused_when_trials_had_the_full_budget(tmp_path):
-    results = _results(run(parse_spec(_spec_dict(trials=2)), tmp_path))
+    run_dir = run(parse_spec(_spec_dict(trials=2)), tmp_path)
+    results = _results(run_dir)
     search = results["search"]
     assert search["final_model"] == "reused the best trial's adapter"
-    assert results["training"]["adapter_dir"] == search["reused_adapter"]
+    assert results["training"]["adapter_dir"] == str(run_dir / "adapter")  # copied: the run stands alone
+    assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
     assert f"trial-{search['best_trial']:04d}" in search["reused_adapter"]
     assert "train" not in results["timings"]
+    adapters = {t["number"]: (tmp_path / "tiny" / "search" / f"trial-{t['number']:04d}" / "adapter").is_dir() for t in search["trials"]}
+    assert adapters == {n: n == search["best_trial"] for n in adapters}  # only the best one is kept
 
 
 def test_rerunning_the_same_spec_resumes_the_study(tmp_path):
