@@ -12,7 +12,8 @@ import platform
 import socket
 import time
 from datetime import UTC, datetime
-from importlib import metadata
+
+from harness.runs import package_versions
 
 PACKAGES = ("harness", "torch", "transformers", "peft", "trl", "accelerate", "autotrain-advanced", "llama_cpp_python")
 _CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")
@@ -44,13 +45,7 @@ def cpu_info() -> tuple[str, list[str]]:
 
 
 def versions() -> dict[str, str | None]:
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return package_versions(PACKAGES)
 
 
 def facts() -> dict:

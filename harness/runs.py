@@ -58,17 +58,25 @@ def read_results(run_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
+PACKAGES = ("harness", "torch", "transformers", "peft", "trl", "accelerate", "datasets", "autotrain-advanced", "optuna", "sqlglot")
+
+
+def package_versions(names) -> dict[str, str | None]:
+    """Installed version of each distribution, None where it is absent."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
 def environment() -> dict:
     """Versions and hardware, enough to reproduce the numbers."""
     import torch
 
-    packages = ["harness", "torch", "transformers", "peft", "trl", "accelerate", "datasets", "autotrain-advanced", "optuna", "sqlglot"]
-    versions = {}
-    for name in packages:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
+    versions = package_versions(PACKAGES)
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
         "python": platform.python_version(),
