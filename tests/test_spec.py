@@ -44,14 +44,7 @@ BAD_SPECS = [
 @pytest.mark.parametrize("overrides,command,message", BAD_SPECS, ids=[m[:40] for _, _, m in BAD_SPECS])
 def test_bad_spec_is_one_line_exit_2_and_leaves_nothing(tmp_path, capsys, monkeypatch, overrides, command, message):
     monkeypatch.chdir(tmp_path)
-    spec = tiny_spec_dict()
-    for dotted, value in overrides.items():
-        node = spec
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    path = write_spec(tmp_path / "bad.yaml", spec)
+    path = write_spec(tmp_path / "bad.yaml", tiny_spec_dict(**overrides))
     code = main([command, str(path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2

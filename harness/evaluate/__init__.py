@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from harness.data.prompts import render_prompt
 from harness.data.records import Example
 from harness.evaluate.generation import generate, load_model, measure_latency
 from harness.evaluate.metric import Metric
-from harness.evaluate.stats import compare, summarize
+from harness.evaluate.stats import compare, perplexity, summarize
 from harness.scoring import score_answers
 from harness.spec import EvaluationSpec, PromptSpec
 
@@ -126,9 +125,10 @@ def score_adapter(
     """Tuned-model-only means on `examples` (e.g. the validation split), for search objectives."""
     examples = examples[: spec.limit] if spec.limit else examples
     tuned = run_model(model_dir, adapter_dir, examples, prompt, spec, build_metrics(spec.metrics), dtype)
-    out = {key: _mean(values) for key, values in tuned.scores.items() if _mean(values) is not None}
+    means = {key: _mean(values) for key, values in tuned.scores.items()}
+    out = {key: value for key, value in means.items() if value is not None}
     if tuned.answer_nll:
-        out["perplexity_answer"] = _perplexity(np.array(tuned.answer_nll, dtype=float))
+        out["perplexity_answer"] = float(perplexity(np.array(tuned.answer_nll, dtype=float)))
     if tuned.latency:
         out["latency_ms"] = 1000 * float(np.mean([q["total_s"] for q in tuned.latency]))
     return out
@@ -140,7 +140,7 @@ def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec:
     metrics["output_tokens"] = compare(base.output_tokens, tuned.output_tokens, **boot).as_dict()
     if base.answer_nll:
         for key, attr in (("perplexity_answer", "answer_nll"), ("perplexity_sequence", "sequence_nll")):
-            metrics[key] = compare(getattr(base, attr), getattr(tuned, attr), statistic=_perplexity, **boot).as_dict()
+            metrics[key] = compare(getattr(base, attr), getattr(tuned, attr), statistic=perplexity, **boot).as_dict()
     latency = {}
     if base.latency:
         for key in ("total_s", "ttft_s", "tpot_s"):
@@ -180,11 +180,6 @@ def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec:
             for i, (ex, b_out, t_out) in enumerate(zip(examples, base.outputs, tuned.outputs))
         ],
     }
-
-
-def _perplexity(rows: np.ndarray) -> float:
-    """Token-weighted: exp(total NLL / total tokens) over the (resampled) examples."""
-    return math.exp(rows[:, 0].sum() / max(rows[:, 1].sum(), 1))
 
 
 def _breakdown(base: ModelRun, tuned: ModelRun, examples: list[Example], columns: list[str]) -> dict:
