@@ -87,8 +87,8 @@ def search_only(spec: Spec, runs_dir: Path | None = None, max_trials: int | None
     processes (on several machines, with a shared storage URL) may do this at once."""
     if spec.search is None:
         raise UserError("search: the spec has no search section")
-    if storage:
-        spec.search.storage = storage
+    if storage:  # a copy: the caller's spec stays as they wrote it
+        spec = spec.model_copy(update={"search": spec.search.model_copy(update={"storage": storage})})
     check_hardware(spec.train)
     model_dir = resolve_model(spec.model, spec.base_dir)
     splits, _ = load_splits(spec.data, spec.base_dir)

@@ -109,15 +109,16 @@ def train(
     adapter = out_dir / ADAPTER_DIR
     if not (adapter / "adapter_model.safetensors").is_file():
         raise TrainingError(f"AutoTrain finished without writing an adapter to {adapter}")
-    tokens_per_step = spec.batch_size * spec.gradient_accumulation * spec.block_size
+    # SFT packs examples into full blocks, so every optimizer step sees exactly this many tokens
+    train_tokens = recorder.steps * spec.batch_size * spec.gradient_accumulation * spec.block_size
     return TrainResult(
         adapter_dir=adapter,
         steps=recorder.steps,
         planned_steps=recorder.planned_steps,
-        train_tokens=recorder.steps * tokens_per_step,
+        train_tokens=train_tokens,
         train_seconds=recorder.train_seconds,
         validation_seconds=recorder.validation_seconds,
-        tokens_per_second=recorder.steps * tokens_per_step / max(recorder.train_seconds, 1e-9),
+        tokens_per_second=train_tokens / max(recorder.train_seconds, 1e-9),
         step_end_seconds=recorder.step_end_seconds,
         history=recorder.history,
         valid_losses=recorder.valid_losses,
