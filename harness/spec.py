@@ -10,7 +10,7 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -194,10 +194,10 @@ class IntParam(_RangeParam):
 
 class CategoricalParam(_Section):
     type: Literal["categorical"]
-    choices: list[Union[int, float, str, bool]] = Field(min_length=1)
+    choices: list[int | float | str | bool] = Field(min_length=1)
 
 
-SearchParam = Annotated[Union[FloatParam, IntParam, CategoricalParam], Field(discriminator="type")]
+SearchParam = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
 
 
 class SearchSpec(_Section):

@@ -171,7 +171,6 @@ def _hooked_autotrain(recorder: _Recorder, spec: TrainSpec) -> Iterator[None]:
     """Add our callback and the TrainingArguments AutoTrain cannot express, for one call."""
     import torch
     from autotrain.trainers.clm import utils
-
     from loguru import logger
 
     get_callbacks, configure_training_args = utils.get_callbacks, utils.configure_training_args
@@ -225,10 +224,10 @@ class _Recorder(TrainerCallback):
         self.steps = state.global_step
         self.step_end_seconds.append(time.perf_counter() - self._started - self.validation_seconds)
         last = state.global_step >= state.max_steps
-        if state.global_step % self.eval_every == 0 or last:
-            # at the last step the budget is spent: report the value, never stop "early"
-            if self._validate(state.global_step, model, final=last):
-                control.should_training_stop = True
+        # at the last step the budget is spent: report the value, never stop "early"
+        due = state.global_step % self.eval_every == 0 or last
+        if due and self._validate(state.global_step, model, final=last):
+            control.should_training_stop = True
         return control
 
     def on_train_end(self, args, state, control, model=None, **kwargs):

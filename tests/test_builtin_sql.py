@@ -63,7 +63,7 @@ def test_schema_fields_describe_the_actual_database(pairs):
     seen = {}
     for pair in pairs:
         seen.setdefault(pair["db_id"], pair)
-    for db_id, pair in seen.items():
+    for pair in seen.values():
         conn = _connect(pair["db_path"])
         tables = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         conn.close()

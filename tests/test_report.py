@@ -73,7 +73,7 @@ def _example(i: int, base_ok: bool, tuned_ok: bool) -> dict:
 
 def _latency_side(total: float, tokens: int, n: int = 50) -> dict:
     tpot = (total - 0.05) / tokens
-    summary = lambda v: {"n": n, "mean": v, "p50": v, "p95": v}  # noqa: E731
+    summary = lambda v: {"n": n, "mean": v, "p50": v, "p95": v}
     return {"queries": [{"ttft_s": 0.05, "tpot_s": tpot, "total_s": total, "output_tokens": tokens}] * n,
             "total_s": summary(total), "ttft_s": summary(0.05), "tpot_s": summary(tpot), "batch1_tokens_per_s": tokens / total}
 
@@ -266,7 +266,7 @@ def rendered(tmp_path: Path, page: Path, width: int) -> dict:
     probed = tmp_path / f"probed-{width}.html"
     probed.write_text(page.read_text().replace("<head>", "<head>" + PROBE, 1))
     result = _chromium(tmp_path, "--virtual-time-budget=10000", f"--window-size={width},900", "--dump-dom", probed.as_uri())
-    found = re.search(r'<pre id="probe">(.*?)</pre>', result.stdout, re.S)
+    found = re.search(r'<pre id="probe">(.*?)</pre>', result.stdout, re.DOTALL)
     assert found, f"chromium rendered no probe (rc {result.returncode}): {result.stderr[-2000:]}"
     return json.loads(html.unescape(found.group(1)))
 

@@ -14,9 +14,9 @@ from harness.evaluate.sql import (
     SqlMetric,
     Tolerance,
     exact_match,
+    executes,
     execution_match,
     execution_match_subset,
-    executes,
     extract_sql,
     normalize_sql,
     parse_with_values,
@@ -299,7 +299,7 @@ def test_suite_databases_contain_gold_constants_and_are_deterministic() -> None:
     trees = [parse_with_values('SELECT name FROM head WHERE age > 56 AND born_state = "Ohio"')]
     first, again = build_databases(SCHEMA, trees, n_dbs=3, seed=0), build_databases(SCHEMA, trees, n_dbs=3, seed=0)
     other = build_databases(SCHEMA, trees, n_dbs=3, seed=1)
-    dump = lambda conn: conn.execute("SELECT * FROM head").fetchall()  # noqa: E731
+    dump = lambda conn: conn.execute("SELECT * FROM head").fetchall()
     assert [dump(c) for c in first] == [dump(c) for c in again]
     assert [dump(c) for c in first] != [dump(c) for c in other]
     for conn in first:

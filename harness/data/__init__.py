@@ -14,7 +14,7 @@ from harness.data.sources import read_rows
 from harness.errors import UserError
 from harness.spec import DataSpec, SplitSpec
 
-__all__ = ["Example", "Splits", "DataInfo", "load_splits", "split_examples"]
+__all__ = ["DataInfo", "Example", "Splits", "load_splits", "split_examples"]
 
 
 @dataclass(frozen=True)

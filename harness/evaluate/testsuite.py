@@ -77,7 +77,7 @@ def _literal_value(literal: exp.Literal) -> str | int | float:
     return literal.this  # e.g. a hex literal: plant its text
 
 
-def _planted_values(value: str | int | float, like: bool) -> list:
+def _planted_values(value: str | float, like: bool) -> list:
     """What to insert for one constant: numbers with neighbours, LIKE/GLOB patterns instantiated."""
     if isinstance(value, str):
         if like:

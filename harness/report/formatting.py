@@ -87,7 +87,7 @@ def number(v) -> str:
     """Anything from results.json in a table cell: ints as is, floats compactly, None as a dash."""
     if _missing(v):
         return MISSING
-    if isinstance(v, bool) or isinstance(v, int) or not isinstance(v, float):
+    if isinstance(v, (bool, int)) or not isinstance(v, float):
         return str(v)
     return _plain(v)
 

@@ -53,8 +53,7 @@ def build(seed: int, out_dir: Path) -> None:
             records.append({"id": f"{db.db_id}-{i:04d}", "db_id": db.db_id, "db_path": path.name,
                             "schema": db.ddl(), "schema_brief": db.brief(), **pair})
     with open(out_dir / PAIRS_FILE, "w", encoding="utf-8", newline="\n") as f:
-        for record in records:
-            f.write(json.dumps({k: record[k] for k in FIELDS}) + "\n")
+        f.writelines(json.dumps({k: record[k] for k in FIELDS}) + "\n" for record in records)
 
 
 def default_cache_root() -> Path:

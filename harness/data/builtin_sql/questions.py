@@ -99,7 +99,7 @@ def say(value: Any) -> tuple[str, ...]:
 
 def nice(x: float) -> int:
     """Round to two significant digits (48213 -> 48000) so thresholds read like a person's."""
-    x = int(round(x))
+    x = round(x)
     if abs(x) < 100:
         return x
     step = 10 ** (len(str(abs(x))) - 2)
@@ -108,7 +108,7 @@ def nice(x: float) -> int:
 
 def rounded(value: float, column: Column) -> int:
     """A threshold for a column: years stay exact, other numbers get `nice`."""
-    return int(round(value)) if column.role == "year" else nice(value)
+    return round(value) if column.role == "year" else nice(value)
 
 
 def month_name(d: dt.date) -> str:
@@ -831,8 +831,8 @@ SHAPES: tuple[Shape, ...] = tuple(
                   "Find {T} with {aM} {above} the average of all {T}, with their {L} and {Ms}.",
                   "Show the {l} and {M} of every {t1} whose {M} is {above} the mean {M}.",
               ), versus_average(), 8, 3),
-              ("hard", "SELECT {lab}, {m} FROM {t} WHERE {m} {op} "
-               "(SELECT AVG({m}) FROM {t} WHERE {cond});", (
+              ("hard", ("SELECT {lab}, {m} FROM {t} WHERE {m} {op} "
+               "(SELECT AVG({m}) FROM {t} WHERE {cond});"), (
                   "List the {L} and {Ms} of {T} whose {M} is {above} the average {M} of {T} {W}.",
                   "Which {T} have {aM} {above} the average for {T} {W}? Show {l} and {M}.",
                   "Find the {l} and {M} of {T} with {aM} {above} the mean {M} of {T} {W}.",
