@@ -46,14 +46,9 @@ def load_torch(name: str, model_dir: Path, adapter: Path | None):
     """base / merged exactly as the evaluator loads them; unmerged = base + PeftModel, no merge."""
     from harness.evaluate.generation import load_model
 
-    if name == "merged":
-        return load_model(model_dir, adapter)
-    model, tokenizer = load_model(model_dir)
-    if name == "unmerged":
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapter).eval()
-    return model, tokenizer
+    if name == "base":
+        return load_model(model_dir)
+    return load_model(model_dir, adapter, merge=name == "merged")
 
 
 def batch1_summary(queries) -> dict:

@@ -15,7 +15,7 @@ import numpy as np
 
 from harness.data.prompts import render_prompt
 from harness.data.records import Example
-from harness.evaluate.generation import generate, load_model, measure_latency
+from harness.evaluate.generation import generate, load_model, measure_latency, measure_latency_pair
 from harness.evaluate.metric import Metric
 from harness.evaluate.stats import compare, perplexity, summarize
 from harness.scoring import score_answers
@@ -66,7 +66,10 @@ def run_model(
     spec: EvaluationSpec,
     metrics: list[Metric],
     dtype: str = "float32",
+    *,
+    time_queries: bool = True,
 ) -> ModelRun:
+    """Generate, score and (unless `time_queries` is off) time one model on the evaluation prompts."""
     label = "tuned" if adapter_dir else "base"
     model, tokenizer = load_model(model_dir, adapter_dir, dtype)
     inputs = [render_prompt(tokenizer, prompt, ex.prompt) for ex in examples]
@@ -85,7 +88,7 @@ def run_model(
         answer_nll = [(s.answer.nll, s.answer.tokens) for s in scored]
         sequence_nll = [(s.sequence.nll, s.sequence.tokens) for s in scored]
     latency = []
-    if "latency" in spec.metrics:
+    if time_queries and "latency" in spec.metrics:
         log.info("%s: timing %d batch-1 queries", label, min(spec.latency_samples, len(inputs)))
         profile = measure_latency(model, tokenizer, inputs[: spec.latency_samples], max_new_tokens=spec.max_new_tokens)
         latency = [q.__dict__ for q in profile.queries]
@@ -114,9 +117,23 @@ def evaluate_pair(
     """The base-vs-tuned comparison as a JSON-ready dict (the `evaluation` part of results.json)."""
     examples = examples[: spec.limit] if spec.limit else examples
     metrics = build_metrics(spec.metrics)
-    base = run_model(model_dir, None, examples, prompt, spec, metrics, dtype)
-    tuned = run_model(model_dir, adapter_dir, examples, prompt, spec, metrics, dtype)
+    base = run_model(model_dir, None, examples, prompt, spec, metrics, dtype, time_queries=False)
+    tuned = run_model(model_dir, adapter_dir, examples, prompt, spec, metrics, dtype, time_queries=False)
+    if "latency" in spec.metrics:
+        base.latency, tuned.latency = _time_pair(model_dir, adapter_dir, examples, prompt, spec, dtype)
     return compare_runs(base, tuned, examples, spec)
+
+
+def _time_pair(
+    model_dir: Path, adapter_dir: Path, examples: list[Example], prompt: PromptSpec, spec: EvaluationSpec, dtype: str
+) -> tuple[list[dict], list[dict]]:
+    model, tokenizer = load_model(model_dir, adapter_dir, dtype, merge=False)
+    inputs = [render_prompt(tokenizer, prompt, ex.prompt) for ex in examples[: spec.latency_samples]]
+    log.info("timing %d batch-1 queries, base and tuned alternating", len(inputs))
+    profiles = measure_latency_pair(model, tokenizer, inputs, max_new_tokens=spec.max_new_tokens)
+    del model
+    gc.collect()
+    return tuple([q.__dict__ for q in profile.queries] for profile in profiles)
 
 
 def score_adapter(
@@ -135,7 +152,7 @@ def score_adapter(
 
 
 def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec: EvaluationSpec) -> dict:
-    boot = dict(n_resamples=spec.bootstrap_resamples, seed=0)
+    boot = {"n_resamples": spec.bootstrap_resamples, "seed": 0}
     metrics = {key: compare(base.scores[key], tuned.scores[key], **boot).as_dict() for key in base.scores}
     metrics["output_tokens"] = compare(base.output_tokens, tuned.output_tokens, **boot).as_dict()
     if base.answer_nll:

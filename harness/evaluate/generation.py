@@ -1,12 +1,13 @@
 """Greedy generation and its timing, identical for base and tuned models.
 
 Both models get the same rendered prompts, greedy decoding, max new tokens, stop token, dtype and
-device; the tuned LoRA is merged into the base weights first so latency compares like with like.
+device; the tuned LoRA is merged into the base weights so latency compares like with like.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,14 +17,17 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def load_model(model_dir: Path, adapter_dir: Path | None = None, dtype: str = "float32"):
-    """Base model, or base + LoRA merged (no adapter indirection left at inference time)."""
+def load_model(model_dir: Path, adapter_dir: Path | None = None, dtype: str = "float32", *, merge: bool = True):
+    """Base model, or base + LoRA merged (no adapter indirection left at inference time).
+    `merge=False` keeps the PeftModel so the adapter can be switched off and on (`measure_latency_pair`)."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=_DTYPES[dtype]).to(device)
     if adapter_dir is not None:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+        model = PeftModel.from_pretrained(model, adapter_dir)
+        if merge:
+            model = model.merge_and_unload()
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(adapter_dir or model_dir)
     tokenizer.padding_side = "left"
@@ -77,23 +81,52 @@ class LatencyProfile:
 
 @torch.no_grad()
 def measure_latency(model, tokenizer, inputs: list[str], *, max_new_tokens: int) -> LatencyProfile:
-    """Batch-1 latency after one warm-up query; token timestamps come from a stopping criterion
-    that runs after every decoding step (device synchronised first on GPU)."""
-    profile = LatencyProfile()
-    for k, text in enumerate([inputs[0], *inputs]):
-        enc = tokenizer([text], return_tensors="pt", add_special_tokens=False).to(model.device)
-        clock = _TokenClock(model)
-        started = _now(model)
-        out = _greedy(model, tokenizer, enc, max_new_tokens, StoppingCriteriaList([clock]))
-        total = _now(model) - started
-        n = _until_stop(out[0, enc["input_ids"].shape[1] :].tolist(), tokenizer.eos_token_id)
-        if k == 0:  # warm-up: allocations, kernel selection, caches
-            continue
-        stamps = clock.stamps[:n]
-        ttft = stamps[0] - started if stamps else total
-        tpot = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else None
-        profile.queries.append(QueryTiming(ttft_s=ttft, tpot_s=tpot, total_s=total, output_tokens=n))
-    return profile
+    """Batch-1 latency of one model, after one warm-up query (allocations, kernel selection, caches)."""
+    _time_query(model, tokenizer, inputs[0], max_new_tokens)
+    return LatencyProfile([_time_query(model, tokenizer, text, max_new_tokens) for text in inputs])
+
+
+@torch.no_grad()
+def measure_latency_pair(peft_model, tokenizer, inputs: list[str], *, max_new_tokens: int) -> tuple[LatencyProfile, LatencyProfile]:
+    """Base and tuned batch-1 latency, timed in alternation (ABBA order) on one set of weights.
+
+    Timing one model after the other lets machine drift (other load, clocks, caches) decide the
+    sign of a small difference; alternating query by query puts it on both sides equally. Base runs
+    with the adapter disabled and tuned with it merged, so both take the same plain-matmul path."""
+    sides = {"base": peft_model.disable_adapter, "tuned": lambda: _merged(peft_model)}
+    profiles = {name: LatencyProfile() for name in sides}
+    for name, side in sides.items():  # warm-up
+        with side():
+            _time_query(peft_model, tokenizer, inputs[0], max_new_tokens)
+    for k, text in enumerate(inputs):
+        for name in ("base", "tuned") if k % 2 == 0 else ("tuned", "base"):
+            with sides[name]():
+                profiles[name].queries.append(_time_query(peft_model, tokenizer, text, max_new_tokens))
+    return profiles["base"], profiles["tuned"]
+
+
+@contextmanager
+def _merged(peft_model):
+    peft_model.merge_adapter()
+    try:
+        yield
+    finally:
+        peft_model.unmerge_adapter()
+
+
+def _time_query(model, tokenizer, text: str, max_new_tokens: int) -> QueryTiming:
+    """Token timestamps come from a stopping criterion that runs after every decoding step
+    (device synchronised first on GPU)."""
+    enc = tokenizer([text], return_tensors="pt", add_special_tokens=False).to(model.device)
+    clock = _TokenClock(model)
+    started = _now(model)
+    out = _greedy(model, tokenizer, enc, max_new_tokens, StoppingCriteriaList([clock]))
+    total = _now(model) - started
+    n = _until_stop(out[0, enc["input_ids"].shape[1] :].tolist(), tokenizer.eos_token_id)
+    stamps = clock.stamps[:n]
+    ttft = stamps[0] - started if stamps else total
+    tpot = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else None
+    return QueryTiming(ttft_s=ttft, tpot_s=tpot, total_s=total, output_tokens=n)
 
 
 def _greedy(model, tokenizer, enc, max_new_tokens: int, stopping=None):
