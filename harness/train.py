@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from transformers import AutoTokenizer, TrainerCallback
+from transformers import AutoTokenizer, TrainerCallback, set_seed
 
 from harness.data import Splits
 from harness.data.prompts import render_prompt, training_text
@@ -99,6 +99,9 @@ def train(
     with contextlib.chdir(out_dir), _hooked_autotrain(recorder, spec):
         from autotrain.trainers.clm import train_clm_sft
 
+        # trl packs and shuffles the data with the global RNGs before the Trainer seeds them, so
+        # unseeded, the first training in a process sees its own batch order (trial 0 never repeated).
+        set_seed(spec.seed)
         try:
             train_clm_sft.train(params)
         except (KeyboardInterrupt, UserError):
