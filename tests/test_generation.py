@@ -17,11 +17,18 @@ def _logits(model, tokenizer, text: str) -> torch.Tensor:
         return model(**tokenizer([text], return_tensors="pt", add_special_tokens=False)).logits
 
 
+def _random_adapter(model_dir, out_dir):
+    """A LoRA with non-zero B, so it changes the model from the first step."""
+    torch.manual_seed(0)
+    config = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), config).save_pretrained(out_dir)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(out_dir)  # as AutoTrain saves it
+    return out_dir
+
+
 def test_latency_pair_times_both_sides_and_leaves_the_weights_as_they_were(tmp_path):
     model_dir = resolve_model(ModelSpec(source="tiny"))
-    config = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), config).save_pretrained(tmp_path / "adapter")
-    AutoTokenizer.from_pretrained(model_dir).save_pretrained(tmp_path / "adapter")  # as AutoTrain saves it
+    _random_adapter(model_dir, tmp_path / "adapter")
     text = "Count the rows of table t:"
     base, tokenizer = load_model(model_dir)
     merged, _ = load_model(model_dir, tmp_path / "adapter")
@@ -41,3 +48,23 @@ def test_latency_pair_times_both_sides_and_leaves_the_weights_as_they_were(tmp_p
         assert torch.allclose(_logits(peft_model, tokenizer, text), tuned_logits, atol=1e-4)
     assert not any(m.merged for m in lora_layers)
     assert torch.allclose(_logits(peft_model, tokenizer, text), tuned_logits, atol=1e-4)  # unmerged LoRA
+
+
+def test_each_side_of_the_latency_pair_times_its_own_model(tmp_path):
+    """Make the tuned model's first greedy token the stop token: tuned queries then stop after one
+    token while base ones run to the limit, which shows which weights each side generated with."""
+    model_dir = resolve_model(ModelSpec(source="tiny"))
+    adapter = _random_adapter(model_dir, tmp_path / "adapter")
+    text = "Count the rows of table t:"
+    base, tokenizer = load_model(model_dir)
+    merged, _ = load_model(model_dir, adapter)
+    stop = int(_logits(merged, tokenizer, text)[0, -1].argmax())
+    enc = tokenizer([text], return_tensors="pt", add_special_tokens=False)
+    base_tokens = base.generate(**enc, do_sample=False, max_new_tokens=4, eos_token_id=stop, pad_token_id=tokenizer.pad_token_id)
+    assert stop not in base_tokens[0, enc["input_ids"].shape[1] :].tolist()  # precondition of the test
+    tokenizer.eos_token = tokenizer.convert_ids_to_tokens(stop)
+
+    peft_model, _ = load_model(model_dir, adapter, merge=False)
+    base_profile, tuned_profile = measure_latency_pair(peft_model, tokenizer, [text] * 3, max_new_tokens=4)
+    assert [q.output_tokens for q in base_profile.queries] == [4, 4, 4]
+    assert [q.output_tokens for q in tuned_profile.queries] == [1, 1, 1]
