@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from harness.data.builtin_sql.schemas import DOMAINS, Column, Database, Table, plural
+from harness.data.builtin_sql.schemas import DOMAINS, Database, Table, plural
 
 # Words SQLite would need quoted as a table name; a convention falls back to the plural for them.
 _KEYWORDS = frozenset({"order", "transaction", "group", "index", "key", "table", "check", "default",

@@ -894,7 +894,7 @@ def group_key(db_id: str, sql: str) -> str:
 def generate(db: Database, rows: dict[str, list[Row]], conn: sqlite3.Connection, rng: Random,
              share: float = 1.0) -> list[dict[str, Any]]:
     """All pairs for one database, in a fixed order (ids are stable for a seed); `share` scales
-    every shape's number of gold queries (renamed variants take fewer, to keep the set small)."""
+    every shape's number of gold queries."""
     s = Scope(db, rows, conn, rng)
     seen_sql: set[str] = set()
     seen_questions: set[str] = set()
