@@ -255,7 +255,7 @@ person = unique(words(FIRST_NAMES, LAST_NAMES))
 email = derived(lambda row, rng: f"{row['name'].replace(' ', '.').lower()}@{rng.choice(MAIL_DOMAINS)}")
 
 
-# --- the six domains -------------------------------------------------------------------------
+# --- the domains ------------------------------------------------------------------------------
 
 BANK = Database("bank", (
     Table("branches", "branch", 50, "br", (
