@@ -50,7 +50,7 @@ def to_examples(rows: list[dict[str, Any]], spec: RowFormat, where: str = "data"
             raise UserError(f"{place} has no column {exc} needed by format '{fmt}'") from None
         except ValueError as exc:
             raise UserError(f"{place}: {exc}") from None
-        if not str(prompt).strip() or not str(answer).strip():
+        if not prompt.strip() or not answer.strip():
             raise UserError(f"{place} gives an empty prompt or answer with format '{fmt}'")
         meta = {k: v for k, v in row.items() if k not in used}
         examples.append(Example(id=str(row.get("id", _digest(prompt, answer))), prompt=prompt, answer=answer, meta=meta))
