@@ -58,6 +58,23 @@ class ModelSpec(_Section):
 # ---------------------------------------------------------------- data
 
 
+class HoldoutSpec(_Section):
+    """Whole values of one column (e.g. every row of some databases) kept out of train, valid, test
+    and search: an evaluation-only set that measures how a gain carries over to unseen values."""
+
+    column: str
+    count: int | None = Field(None, ge=1, description="hold out this many values, picked with split.seed")
+    values: list[str] | None = Field(None, min_length=1, description="or these values (shell patterns allowed)")
+    name: str = Field("unseen", pattern=r"^[a-z][a-z0-9_-]{0,39}$", description="the set's name in results")
+    max_rows: int | None = Field(None, ge=1, description="seeded sample of the held-out rows")
+
+    @model_validator(mode="after")
+    def _count_or_values(self) -> HoldoutSpec:
+        if (self.count is None) == (self.values is None):
+            raise ValueError("set exactly one of count and values")
+        return self
+
+
 class SplitSpec(_Section):
     """Held-out sizes as counts (>= 1) or fractions (< 1); train is the rest."""
 
@@ -66,14 +83,13 @@ class SplitSpec(_Section):
     train: float | None = Field(None, gt=0, description="cap on train size; default: all the rest")
     seed: int = 0
     group_by: str | None = Field(None, description="column whose equal values stay in one split")
+    holdout: HoldoutSpec | None = None
 
 
-class DataSpec(_Section):
-    """`source`: `builtin:sql`, a local .jsonl/.json/.csv/.parquet file, or a hub dataset id."""
+class RowFormat(_Section):
+    """How rows of a file become prompt/answer pairs; shared by `data` and `evaluation.benchmarks`."""
 
-    source: str = "builtin:sql"
-    hub_split: str = "train"
-    format: Literal["auto", "text", "instruction", "llama2-sql", "template"] = "auto"
+    format: Literal["auto", "text", "instruction", "llama2-sql", "template", "question-sql"] = "auto"
     # text format: one column holding prompt + separator + answer
     text_column: str = "text"
     separator: str = "\nA:"
@@ -84,14 +100,37 @@ class DataSpec(_Section):
     # template format: prompt built from row columns with str.format, answer from one column
     prompt_template: str | None = None
     answer_column: str | None = None
-    subset: int | None = Field(None, ge=1, description="sample this many rows (seeded) before splitting")
-    split: SplitSpec = Field(default_factory=SplitSpec)
+    # question-sql format: the built-in prompt layout (schema + question); the schema comes from a
+    # `schema_brief` or `schema` (CREATE TABLE) column, else from the row's SQLite database
+    question_column: str = "question"
+    sql_column: str = "sql"
+    db_folder: str | None = Field(
+        None, description="folder of SQLite files: a row's db_id -> <folder>/<db_id>/<db_id>.sqlite or <folder>/<db_id>.sqlite"
+    )
 
     @model_validator(mode="after")
-    def _template_fields(self) -> DataSpec:
+    def _template_fields(self) -> RowFormat:
         if self.format == "template" and not (self.prompt_template and self.answer_column):
             raise ValueError("format 'template' needs both prompt_template and answer_column")
         return self
+
+
+class DataSpec(RowFormat):
+    """`source`: `builtin:sql`, a local .jsonl/.json/.csv/.parquet file, or a hub dataset id."""
+
+    source: str = "builtin:sql"
+    hub_split: str = "train"
+    subset: int | None = Field(None, ge=1, description="sample this many rows (seeded) before splitting")
+    split: SplitSpec = Field(default_factory=SplitSpec)
+
+
+class BenchmarkSpec(RowFormat):
+    """An evaluation-only set from a local file, read with the same formats as `data`; never
+    used for training, validation or search."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")
+    source: str
+    limit: int | None = Field(None, ge=1, description="use the first N rows only")
 
 
 class PromptSpec(_Section):
@@ -155,6 +194,7 @@ class EvaluationSpec(_Section):
     latency_samples: int = Field(8, ge=1, description="batch-1 queries timed per model")
     bootstrap_resamples: int = Field(2000, ge=100)
     breakdown: list[str] = Field(default_factory=lambda: ["category", "difficulty"])
+    benchmarks: list[BenchmarkSpec] = Field(default_factory=list)
 
     @field_validator("metrics")
     @classmethod
@@ -162,6 +202,7 @@ class EvaluationSpec(_Section):
         if len(set(v)) != len(v):
             raise ValueError("metrics must not repeat")
         return v
+
 
 
 # ---------------------------------------------------------------- search
@@ -280,11 +321,26 @@ def parse_spec(raw: dict[str, Any], base_dir: Path = Path("."), origin: str = "s
     try:
         spec = Spec.model_validate(interpolated)
     except ValidationError as exc:
-        raise UserError(f"{origin}: {_describe(exc.errors()[0], interpolated)}") from None
+        errors = exc.errors()
+        # an unknown key explains a "required" error beside it (`sorce:` leaves `source` missing)
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        raise UserError(f"{origin}: {_describe(first, interpolated)}") from None
     spec.base_dir = base_dir
     spec.env_fields = env_fields
     _check_search_space(spec, origin)
+    _check_evaluation_set_names(spec, origin)
     return spec
+
+
+def _check_evaluation_set_names(spec: Spec, origin: str) -> None:
+    """Held-out and benchmark sets are reported by name beside train/valid/test."""
+    names = [b.name for b in spec.evaluation.benchmarks]
+    if spec.data.split.holdout is not None:
+        names.append(spec.data.split.holdout.name)
+    for name in names:
+        if names.count(name) > 1 or name in ("train", "valid", "test"):
+            raise UserError(f"{origin}: evaluation-only set name '{name}' is used twice or names a split; "
+                            "rename data.split.holdout.name or evaluation.benchmarks[].name")
 
 
 def _interpolate(node: Any, where: str, found: dict[str, str], origin: str) -> Any:
@@ -330,6 +386,8 @@ def _describe(error: dict[str, Any], data: dict[str, Any]) -> str:
 def _model_at(model: type[BaseModel], loc: list[str]) -> type[BaseModel] | None:
     """The pydantic model class that owns the keys at `loc`, for did-you-mean suggestions."""
     for key in loc:
+        if key.isdigit():  # an index into a list of sections
+            continue
         info = model.model_fields.get(key)
         if info is None:
             return None

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.data import builtin_sql
-from harness.data.builtin_sql import schemas
+from harness.data.builtin_sql import naming
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_schema_fields_describe_the_actual_database(pairs):
 
 def test_coverage_of_categories_difficulties_and_databases(pairs):
     assert len(pairs) >= 3000
-    assert len({p["db_id"] for p in pairs}) >= 6
+    assert len({p["db_id"] for p in pairs}) == len(naming.DATABASES) >= 40
     categories = Counter(p["category"] for p in pairs)
     assert set(categories) == set(builtin_sql.CATEGORIES)
     assert min(categories.values()) >= 100, categories
@@ -81,6 +81,31 @@ def test_coverage_of_categories_difficulties_and_databases(pairs):
     assert set(share) == set(builtin_sql.DIFFICULTIES)
     assert 0.3 <= share["easy"] <= 0.5 and 0.3 <= share["medium"] <= 0.5, share
     assert 0.1 <= share["hard"] <= 0.3, share
+
+
+_SQL_WORDS = frozenset([
+    "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "BETWEEN", "ORDER", "GROUP", "BY",
+    "HAVING", "LIMIT", "JOIN", "ON", "AS", "DISTINCT", "COUNT", "SUM", "AVG", "MIN", "MAX", "IS", "NULL",
+    "ASC", "DESC"])
+
+
+def test_every_name_in_a_gold_query_is_in_the_schema_its_prompt_shows(pairs):
+    """The model can only read names off the prompt if the prompt's schema has them all."""
+    for pair in pairs:
+        code = re.sub(r"'(?:[^']|'')*'", "''", pair["sql"])
+        aliases = set(re.findall(r" AS (\w+)", code))
+        names = {w for w in re.findall(r"[A-Za-z_]\w*", code) if w not in _SQL_WORDS | aliases}
+        shown = set(re.findall(r"\w+", pair["schema_brief"]))
+        assert names <= shown, (pair["id"], names - shown)
+
+
+def test_databases_differ_in_naming_so_names_must_be_read(pairs):
+    briefs = {p["db_id"]: p["schema_brief"] for p in pairs}
+    assert len(set(briefs.values())) == len(briefs)  # no two databases share a schema
+    tables = {line.split("(")[0] for brief in briefs.values() for line in brief.splitlines()}
+    assert {"customers", "Customer", "tbl_customers", "cust", "Clients"} <= tables
+    # questions keep the domain's nouns, so "orders" must be mapped onto the schema's own name
+    assert any("orders" in p["question"] and "FROM Purchases" in p["sql"] for p in pairs)
 
 
 def test_same_sql_on_same_database_iff_same_group(pairs):
@@ -125,7 +150,7 @@ def test_gold_sql_is_in_one_canonical_style(pairs):
 
 
 def test_tables_are_populated_and_foreign_keys_hold(dataset_dir):
-    for db in schemas.DATABASES:
+    for db in naming.DATABASES:
         conn = _connect(dataset_dir / f"{db.db_id}.sqlite")
         assert 3 <= len(db.tables) <= 5
         for table in db.tables:
@@ -137,7 +162,7 @@ def test_tables_are_populated_and_foreign_keys_hold(dataset_dir):
 
 
 def test_every_database_has_nulls_dates_text_and_numbers(dataset_dir):
-    for db in schemas.DATABASES:
+    for db in naming.DATABASES:
         conn = _connect(dataset_dir / f"{db.db_id}.sqlite")
         nulls = sum(conn.execute(f"SELECT COUNT(*) FROM {t.name} WHERE {c.name} IS NULL").fetchone()[0]
                     for t in db.tables for c in t.columns if c.nullable)
@@ -168,7 +193,7 @@ def test_load_reuses_the_cache_instead_of_rebuilding(pairs, cache, monkeypatch):
 
     monkeypatch.setattr(builtin_sql, "build", fail)
     assert builtin_sql.load(seed=0, cache_dir=cache) == pairs
-    assert [p.name for p in cache.iterdir()] == ["v1-seed0"]  # no temp dirs left behind
+    assert [p.name for p in cache.iterdir()] == ["v2-seed0"]  # no temp dirs left behind
 
 
 def test_losing_a_build_race_keeps_the_winners_cache(tmp_path, monkeypatch):
@@ -179,12 +204,12 @@ def test_losing_a_build_race_keeps_the_winners_cache(tmp_path, monkeypatch):
 
     def racing_build(seed, out_dir):
         tiny_build(seed, out_dir)
-        tiny_build(seed, tmp_path / "v1-seed7")  # another process finishes first
+        tiny_build(seed, tmp_path / "v2-seed7")  # another process finishes first
 
     monkeypatch.setattr(builtin_sql, "build", racing_build)
     loaded = builtin_sql.load(seed=7, cache_dir=tmp_path)
-    assert len(loaded) == 1 and loaded[0]["db_path"] == str(tmp_path / "v1-seed7" / "x.sqlite")
-    assert [p.name for p in tmp_path.iterdir()] == ["v1-seed7"]
+    assert len(loaded) == 1 and loaded[0]["db_path"] == str(tmp_path / "v2-seed7" / "x.sqlite")
+    assert [p.name for p in tmp_path.iterdir()] == ["v2-seed7"]
 
 
 def test_a_failed_build_leaves_no_cache(tmp_path, monkeypatch):

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 
 import pytest
 from transformers import AutoTokenizer
 
-from harness.data import load_splits, split_examples
+from harness.data import hold_out, load_splits, split_examples
+from harness.data.builtin_sql import naming
 from harness.data.formats import to_examples
 from harness.data.prompts import render_prompt, training_text
 from harness.data.records import Example
 from harness.errors import UserError
 from harness.models import resolve_model
-from harness.spec import DataSpec, ModelSpec, PromptSpec, SplitSpec
+from harness.spec import DataSpec, HoldoutSpec, ModelSpec, PromptSpec, SplitSpec
 from tests.conftest import WIKISQL_TRAIN
 
 
@@ -81,3 +84,50 @@ def test_training_text_is_the_eval_prompt_plus_answer_plus_eos():
         text = training_text(tokenizer, prompt, ex)
         assert text == render_prompt(tokenizer, prompt, ex.prompt) + ex.answer + "<|im_end|>"
     assert render_prompt(tokenizer, PromptSpec(style="plain"), "Q").startswith("### Question:\nQ")
+
+
+def _by_db(n_dbs: int, per_db: int) -> list[Example]:
+    return [Example(id=f"{d}-{i}", prompt=f"db{d} q{i}", answer="a", meta={"db_id": f"db{d}"})
+            for d in range(n_dbs) for i in range(per_db)]
+
+
+def test_holdout_takes_whole_values_seeded_and_by_pattern():
+    examples = _by_db(10, 6)
+    held, rest = hold_out(examples, HoldoutSpec(column="db_id", count=3), seed=0)
+    values = {e.meta["db_id"] for e in held}
+    assert len(values) == 3 and len(held) == 18 and len(rest) == 42
+    assert not values & {e.meta["db_id"] for e in rest}
+    assert hold_out(examples, HoldoutSpec(column="db_id", count=3), seed=0)[0] == held
+    assert {e.meta["db_id"] for e in hold_out(examples, HoldoutSpec(column="db_id", count=3), seed=1)[0]} != values
+    named, _ = hold_out(examples, HoldoutSpec(column="db_id", values=["db1", "db[78]"], max_rows=5), seed=0)
+    assert len(named) == 5 and {e.meta["db_id"] for e in named} <= {"db1", "db7", "db8"}
+
+
+@pytest.mark.parametrize("holdout, message", [
+    ({"values": ["db9*"]}, "data.split.holdout.values: 'db9*' matches no value of column 'db_id'"),
+    ({"values": ["db*"]}, "data.split.holdout.values: they cover every value of 'db_id'"),
+    ({"count": 4}, "data.split.holdout.count: 4 would hold out every one of the 4 values"),
+    ({"column": "domain", "count": 1}, "data.split.holdout.column: column 'domain' is missing in example 0-0"),
+])
+def test_holdout_mistakes_are_user_errors(holdout, message):
+    with pytest.raises(UserError, match=message.replace("[", r"\[").replace("*", r"\*")):
+        hold_out(_by_db(4, 2), HoldoutSpec(**{"column": "db_id"} | holdout), seed=0)
+
+
+def test_builtin_demo_split_spans_many_schemas_and_held_out_databases_never_leak():
+    """The demo's data section: 1200 sampled rows, whole school databases held out."""
+    holdout = HoldoutSpec(column="db_id", values=["school*"], max_rows=100)
+    spec = DataSpec(subset=1200, split=SplitSpec(valid=40, test=100, group_by="group", holdout=holdout))
+    splits, info = load_splits(spec)
+    held = splits.evaluation_only["unseen"]
+    assert info.evaluation_only == {"unseen": 100} and len(held) == 100
+    held_dbs = {e.meta["db_id"] for e in held}
+    assert held_dbs == {db.db_id for db in naming.DATABASES if db.db_id.startswith("school")}
+    seen = [e for name in ("train", "valid", "test") for e in getattr(splits, name)]
+    assert not held_dbs & {e.meta["db_id"] for e in seen}
+    assert not {e.prompt for e in held} & {e.prompt for e in seen}
+    train_dbs = Counter(e.meta["db_id"] for e in splits.train)
+    assert len(train_dbs) == len(naming.DATABASES) - len(held_dbs)  # every other schema is trained on
+    assert max(train_dbs.values()) < 0.06 * len(splits.train)
+    for ex in held + splits.test:  # the prompt carries the schema, so names can be read off it
+        assert all(f"\n{table}(" in ex.prompt for table in re.findall(r"CREATE TABLE (\w+)", ex.meta["schema"]))

@@ -36,8 +36,17 @@ BAD_SPECS = [
     ({"model.source": "builtin:gpt5"}, "run", "model.source: unknown built-in model 'builtin:gpt5'"),
     ({"train.quantization": "int4"}, "run", "train.quantization: int4 (QLoRA via bitsandbytes) needs a CUDA GPU"),
     ({"data.split.test": 200}, "run", "data.split: valid (12) + test (200) leave no training rows out of 120"),
-    ({"data.separator": "\n###"}, "run", "data.separator: '\\n###' not found"),
+    ({"data.separator": "\n###"}, "run", "line 1: separator '\\n###' not found"),
     ({"data.split.group_by": "db"}, "run", "data.split.group_by: column 'db' is missing"),
+    ({"data.split.holdout": {"column": "db_id"}}, "validate", "field 'data.split.holdout': set exactly one of count and values"),
+    ({"data.split.holdout": {"column": "db_id", "count": 2, "values": ["a"]}}, "validate", "set exactly one of count and values"),
+    ({"data.split.holdout": {"column": "db", "count": 2}}, "run", "data.split.holdout.column: column 'db' is missing"),
+    ({"evaluation.benchmarks": [{"name": "b", "sorce": "b.jsonl"}]}, "validate", "unknown key 'evaluation.benchmarks.0.sorce' (did you mean 'source'?)"),
+    ({"evaluation.benchmarks": [{"name": "Bad Name", "source": "b.jsonl"}]}, "validate", "field 'evaluation.benchmarks.0.name': String should match pattern"),
+    ({"evaluation.benchmarks": [{"name": "b", "source": "b.jsonl", "format": "spider"}]}, "validate", "field 'evaluation.benchmarks.0.format': Input should be"),
+    ({"evaluation.benchmarks": [{"name": "test", "source": "b.jsonl"}]}, "validate", "evaluation-only set name 'test' is used twice or names a split"),
+    ({"evaluation.benchmarks": [{"name": "unseen", "source": "b.jsonl"}], "data.split.holdout": {"column": "db_id", "count": 1}},
+     "validate", "evaluation-only set name 'unseen' is used twice"),
 ]
 
 

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import string
+from pathlib import Path
 from typing import Any
 
 from harness.data.records import Example
 from harness.errors import UserError
-from harness.spec import DataSpec
+from harness.spec import RowFormat
 
 _LLAMA2_SQL_RESPONSE = "### Response:"
 
 
-def detect_format(columns: set[str], spec: DataSpec) -> str:
+def detect_format(columns: set[str], spec: RowFormat, where: str = "data") -> str:
     """`auto` picks a format from the columns present; explicit formats are taken as given."""
     if spec.format != "auto":
         return spec.format
     if {"question", "sql", "schema_brief"} <= columns:
-        return "builtin-sql"
+        return "question-sql"
     if {"input", "output"} <= columns:
         return "llama2-sql"
     if {spec.instruction_column, spec.response_column} <= columns:
@@ -26,60 +28,140 @@ def detect_format(columns: set[str], spec: DataSpec) -> str:
     if spec.text_column in columns:
         return "text"
     raise UserError(
-        f"data.format: cannot tell the layout from columns {sorted(columns)}; set data.format "
-        "(text, instruction, llama2-sql or template) and its column names"
+        f"{where}.format: cannot tell the layout from columns {sorted(columns)}; set {where}.format "
+        "(text, instruction, llama2-sql, template or question-sql) and its column names"
     )
 
 
-def to_examples(rows: list[dict[str, Any]], spec: DataSpec) -> list[Example]:
-    fmt = detect_format(set(rows[0]), spec)
+def to_examples(rows: list[dict[str, Any]], spec: RowFormat, where: str = "data", source: str = "",
+                rows_dir: Path = Path(".")) -> list[Example]:
+    """`where` names the spec field and `source` the file in error messages; a row's relative
+    `db_path` and `db_folder` are resolved against `rows_dir` (the file's folder)."""
+    fmt = detect_format(set(rows[0]), spec, where)
     convert = _CONVERTERS[fmt]
+    databases = _Databases(spec, where, rows_dir)
     examples = []
     for i, row in enumerate(rows):
+        place = f"{where}: {row_location(source, i)}"
+        row = databases.locate(row, place)
         try:
             prompt, answer, used = convert(row, spec)
         except KeyError as exc:
-            raise UserError(f"data: row {i} has no column {exc} needed by format '{fmt}'") from None
+            raise UserError(f"{place} has no column {exc} needed by format '{fmt}'") from None
+        except ValueError as exc:
+            raise UserError(f"{place}: {exc}") from None
         if not prompt.strip() or not answer.strip():
-            raise UserError(f"data: row {i} gives an empty prompt or answer with format '{fmt}'")
+            raise UserError(f"{place} gives an empty prompt or answer with format '{fmt}'")
         meta = {k: v for k, v in row.items() if k not in used}
         examples.append(Example(id=str(row.get("id", _digest(prompt, answer))), prompt=prompt, answer=answer, meta=meta))
     return examples
+
+
+def row_location(source: str, i: int) -> str:
+    """Where row `i` sits in its file: a line for JSON Lines and CSV, a row number otherwise."""
+    suffix = Path(source).suffix
+    if suffix in (".jsonl", ".csv"):
+        return f"{source} line {i + (1 if suffix == '.jsonl' else 2)}"
+    return f"{source} row {i + 1}".strip()
+
+
+class _Databases:
+    """Gives each row an absolute `db_path`: from `db_folder` + its `db_id` (Spider layout) or its
+    own `db_path` taken relative to the file; checks each database file once."""
+
+    def __init__(self, spec: RowFormat, where: str, rows_dir: Path):
+        self.where = where
+        self.folder = (rows_dir / Path(spec.db_folder).expanduser()) if spec.db_folder else None
+        self.rows_dir = rows_dir
+        self.checked: dict[Path, bool] = {}
+
+    def locate(self, row: dict[str, Any], place: str) -> dict[str, Any]:
+        if self.folder is not None:
+            if not row.get("db_id"):
+                raise UserError(f"{place} has no db_id, which {self.where}.db_folder needs")
+            db_id = str(row["db_id"])
+            candidates = [self.folder / db_id / f"{db_id}.sqlite", self.folder / f"{db_id}.sqlite"]
+            found = next((p for p in candidates if self._exists(p)), None)
+            if found is None:
+                raise UserError(f"{place}: no SQLite file for db_id '{db_id}' in {self.where}.db_folder "
+                                f"{self.folder} (looked for {candidates[0]} and {candidates[1]})")
+            return {**row, "db_path": str(found.resolve())}
+        if row.get("db_path"):
+            path = Path(str(row["db_path"])).expanduser()
+            path = path if path.is_absolute() else self.rows_dir / path
+            if not self._exists(path):
+                raise UserError(f"{place}: database file {path} not found (db_path is taken relative to the file)")
+            return {**row, "db_path": str(path.resolve())}
+        return row
+
+    def _exists(self, path: Path) -> bool:
+        if path not in self.checked:
+            self.checked[path] = path.is_file()
+        return self.checked[path]
 
 
 def _digest(prompt: str, answer: str) -> str:
     return hashlib.sha256(f"{prompt}\x00{answer}".encode()).hexdigest()[:12]
 
 
-def _text(row: dict, spec: DataSpec) -> tuple[str, str, set[str]]:
+def _text(row: dict, spec: RowFormat) -> tuple[str, str, set[str]]:
     text = row[spec.text_column]
     head, sep, tail = text.rpartition(spec.separator)
     if not sep:
-        raise UserError(f"data.separator: {spec.separator!r} not found in a '{spec.text_column}' value: {text[:80]!r}")
+        raise ValueError(f"separator {spec.separator!r} not found in its '{spec.text_column}' value {text[:80]!r}")
     return head.strip(), tail.strip(), {spec.text_column}
 
 
-def _instruction(row: dict, spec: DataSpec) -> tuple[str, str, set[str]]:
+def _instruction(row: dict, spec: RowFormat) -> tuple[str, str, set[str]]:
     extra = (row.get(spec.input_column) or "").strip()
     prompt = row[spec.instruction_column].strip() + (f"\n\n{extra}" if extra else "")
     return prompt, row[spec.response_column].strip(), {spec.instruction_column, spec.input_column, spec.response_column}
 
 
-def _llama2_sql(row: dict, spec: DataSpec) -> tuple[str, str, set[str]]:
+def _llama2_sql(row: dict, spec: RowFormat) -> tuple[str, str, set[str]]:
     """The seed's Llama-2-SQL layout: `input` holds the instruction, the schema and a trailing
     `### Response:` marker; the prompt style re-adds its own answer cue, so drop the marker."""
     prompt = row["input"].strip().removesuffix(_LLAMA2_SQL_RESPONSE).strip()
     return prompt, row["output"].strip(), {"input", "output"}
 
 
-def _template(row: dict, spec: DataSpec) -> tuple[str, str, set[str]]:
+def _template(row: dict, spec: RowFormat) -> tuple[str, str, set[str]]:
     used = {f for _, f, _, _ in string.Formatter().parse(spec.prompt_template) if f}
     return spec.prompt_template.format(**row), str(row[spec.answer_column]), used | {spec.answer_column}
 
 
-def _builtin_sql(row: dict, spec: DataSpec) -> tuple[str, str, set[str]]:
-    prompt = f"Database schema:\n{row['schema_brief']}\n\nQuestion: {row['question']}"
-    return prompt, row["sql"], {"question", "sql", "schema_brief"}
+def _question_sql(row: dict, spec: RowFormat) -> tuple[str, str, set[str]]:
+    """The built-in set's layout, "Database schema: ... Question: ...", for any question/SQL rows."""
+    schema = row.get("schema_brief") or _brief(row)
+    question = str(row[spec.question_column]).strip()
+    prompt = f"Database schema:\n{schema}\n\nQuestion: {question}" if schema else f"Question: {question}"
+    return prompt, str(row[spec.sql_column]).strip(), {spec.question_column, spec.sql_column, "schema_brief"}
+
+
+def _brief(row: dict) -> str:
+    """One `table(col, ...)` line per table, from a CREATE TABLE `schema` column or the database."""
+    if row.get("schema"):
+        conn = sqlite3.connect(":memory:")
+        try:
+            conn.executescript(str(row["schema"]))
+        except sqlite3.Error as exc:
+            conn.close()
+            raise ValueError(f"its schema column is not valid CREATE TABLE SQL ({exc})") from None
+    elif row.get("db_path"):
+        conn = sqlite3.connect(f"file:{row['db_path']}?mode=ro", uri=True)
+    else:
+        return ""
+    try:
+        lines = []
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                     "AND name NOT LIKE 'sqlite_%' ORDER BY rowid"):
+            columns = [c[1] for c in conn.execute(f"PRAGMA table_info('{table}')")]
+            lines.append(f"{table}({', '.join(columns)})")
+        return "\n".join(lines)
+    except sqlite3.Error as exc:
+        raise ValueError(f"cannot read the schema of {row['db_path']} ({exc})") from None
+    finally:
+        conn.close()
 
 
 _CONVERTERS = {
@@ -87,5 +169,5 @@ _CONVERTERS = {
     "instruction": _instruction,
     "llama2-sql": _llama2_sql,
     "template": _template,
-    "builtin-sql": _builtin_sql,
+    "question-sql": _question_sql,
 }

@@ -26,3 +26,5 @@ class Splits:
     train: list[Example]
     valid: list[Example]
     test: list[Example]
+    # Named sets scored like `test` and never trained, validated or searched on (the hold-out).
+    evaluation_only: dict[str, list[Example]] = field(default_factory=dict)

@@ -21,9 +21,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness.data.builtin_sql import questions, schemas
+from harness.data.builtin_sql import naming, questions, schemas
 
-VERSION = "v1"  # bump when generation changes, so old caches are not reused
+VERSION = "v2"  # bump when generation changes, so old caches are not reused
+# Every database, domain or renamed variant, gets this share of each shape's gold queries: the set
+# stays near 20k pairs, and no naming convention outweighs the others in a random sample.
+SHARE = 0.4
 FIELDS = ("id", "db_id", "db_path", "schema", "schema_brief", "question", "sql", "category",
           "difficulty", "group", "result")
 CATEGORIES = ("select_where", "date_filter", "like", "in_list", "between", "order_limit",
@@ -40,13 +43,13 @@ def build(seed: int, out_dir: Path) -> None:
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
-    for db in schemas.DATABASES:
+    for db in naming.DATABASES:
         rows = schemas.generate_rows(db, random.Random(f"{seed}:{db.db_id}:rows"))
         path = out_dir / f"{db.db_id}.sqlite"
         schemas.write_sqlite(db, rows, path)
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)  # read-only: bytes stay put
         try:
-            pairs = questions.generate(db, rows, conn, random.Random(f"{seed}:{db.db_id}:pairs"))
+            pairs = questions.generate(db, rows, conn, random.Random(f"{seed}:{db.db_id}:pairs"), SHARE)
         finally:
             conn.close()
         for i, pair in enumerate(pairs):
@@ -61,7 +64,7 @@ def default_cache_root() -> Path:
 
 
 def load(seed: int = 0, cache_dir: Path | None = None) -> list[dict[str, Any]]:
-    """All pairs for `seed`, generated on first use into `<cache_dir>/v1-seed<seed>`.
+    """All pairs for `seed`, generated on first use into `<cache_dir>/v2-seed<seed>`.
 
     `cache_dir` defaults to `$HARNESS_CACHE/builtin_sql` (HARNESS_CACHE: `~/.cache/harness`). The
     dataset is built in a temporary sibling directory and renamed into place, so a crash or two

@@ -65,7 +65,7 @@ class Scope:
 
 @dataclass(frozen=True)
 class Edge:
-    """A foreign key: child.fk -> parent.id."""
+    """A foreign key: child.fk -> the parent's primary key."""
 
     child: Table
     fk: Column
@@ -514,7 +514,7 @@ def _edge_slots(e: Edge) -> Fill:
             "clab": e.child.label.name, "CL": e.child.label.plural_words,
             "pt": e.parent.name, "pa": e.parent.alias, "PT": e.parent.plural,
             "plab": e.parent.label.name, "PL": e.parent.label.plural_words, "pl": e.parent.label.words,
-            "fk": e.fk.name, "F": e.fk.words, "Fs": plural(e.fk.words), "aF": an(e.fk.words)}
+            "fk": e.fk.name, "ppk": e.parent.key, "F": e.fk.words, "Fs": plural(e.fk.words), "aF": an(e.fk.words)}
 
 
 def _labelled(e: Edge) -> bool:
@@ -577,8 +577,8 @@ def _three_slots(first: Edge, second: Edge, bridge: bool) -> Fill:
     """A joins B through `first`; C joins A (bridge) or B (chain) through `second`."""
     a, b, c = first.child, first.parent, second.parent
     c_from = a if bridge else b
-    joins = (f"{a.name} AS {a.alias} JOIN {b.name} AS {b.alias} ON {a.alias}.{first.fk.name} = {b.alias}.id"
-             f" JOIN {c.name} AS {c.alias} ON {c_from.alias}.{second.fk.name} = {c.alias}.id")
+    joins = (f"{a.name} AS {a.alias} JOIN {b.name} AS {b.alias} ON {a.alias}.{first.fk.name} = {b.alias}.{b.key}"
+             f" JOIN {c.name} AS {c.alias} ON {c_from.alias}.{second.fk.name} = {c.alias}.{c.key}")
     return {"from": joins, "a": a.alias, "alab": a.label.name, "AL": a.label.plural_words,
             "AT": a.plural, "at1": a.singular, "b": b.alias, "blab": b.label.name,
             "BL": b.label.plural_words, "bl": b.label.words, "F1s": plural(first.fk.words)}
@@ -589,6 +589,8 @@ def three_way(*, bridge: bool, agg: bool = False) -> Picker:
 
     def pick(s: Scope) -> Fill | None:
         paths = _bridges(s) if bridge else _chains(s)
+        if not paths:  # a domain without A -> B -> C foreign-key paths
+            return None
         first, second = s.rng.choice(paths)
         fill = _three_slots(first, second, bridge)
         far = second.parent
@@ -667,8 +669,8 @@ SELECT_LABEL = "SELECT {lab} FROM {t} WHERE {cond};"
 SELECT_LABEL_COL = "SELECT {lab}, {c} FROM {t} WHERE {cond};"
 SELECT_ALL = "SELECT * FROM {t} WHERE {cond};"
 COUNT_WHERE = "SELECT COUNT(*) FROM {t} WHERE {cond};"
-CHILD_JOIN = "{ct} AS {ca} JOIN {pt} AS {pa} ON {ca}.{fk} = {pa}.id"
-PARENT_JOIN = "{pt} AS {pa} JOIN {ct} AS {ca} ON {ca}.{fk} = {pa}.id"
+CHILD_JOIN = "{ct} AS {ca} JOIN {pt} AS {pa} ON {ca}.{fk} = {pa}.{ppk}"
+PARENT_JOIN = "{pt} AS {pa} JOIN {ct} AS {ca} ON {ca}.{fk} = {pa}.{ppk}"
 TOP = "ORDER BY {m} {dir} LIMIT {k};"
 
 
@@ -838,18 +840,18 @@ SHAPES: tuple[Shape, ...] = tuple(
                   "Find the {l} and {M} of {T} with {aM} {above} the mean {M} of {T} {W}.",
                   "Show {T} whose {M} is {above} the average among {T} {W}, with their {L} and {Ms}.",
               ), versus_average(cond=("eq",)), 12),
-              ("hard", "SELECT {plab} FROM {pt} WHERE id IN (SELECT {fk} FROM {ct} WHERE {cond});", (
+              ("hard", "SELECT {plab} FROM {pt} WHERE {ppk} IN (SELECT {fk} FROM {ct} WHERE {cond});", (
                   "List the {PL} of {PT} that have at least one {ct1} {W}.",
                   "Which {PT} have {CT} {W}? Give their {PL}.",
                   "Find the {PL} of {PT} with any {ct1} {W}.",
                   "Show the {PL} of {PT} that appear in {CT} {W}.",
               ), nested_in("eq", "cmp", "date"), 18),
-              ("hard", "SELECT {plab} FROM {pt} WHERE id NOT IN (SELECT {fk} FROM {ct});", (
+              ("hard", "SELECT {plab} FROM {pt} WHERE {ppk} NOT IN (SELECT {fk} FROM {ct});", (
                   "Which {PT} have no {CT}? List their {PL}.", "List the {PL} of {PT} without any {CT}.",
                   "Find the {PL} of {PT} that never appear in {CT}.",
                   "Show the {PL} of {PT} with no {CT} at all.",
               ), nested_in(), 3, 3),
-              ("hard", "SELECT {plab} FROM {pt} WHERE id NOT IN (SELECT {fk} FROM {ct} WHERE {cond});", (
+              ("hard", "SELECT {plab} FROM {pt} WHERE {ppk} NOT IN (SELECT {fk} FROM {ct} WHERE {cond});", (
                   "Which {PT} have no {CT} {W}? List their {PL}.",
                   "List the {PL} of {PT} without any {ct1} {W}.",
                   "Find the {PL} of {PT} that have no {ct1} {W}.",
@@ -889,17 +891,18 @@ def group_key(db_id: str, sql: str) -> str:
     return f"{db_id}-{hashlib.sha1(normalised.encode()).hexdigest()[:12]}"
 
 
-def generate(db: Database, rows: dict[str, list[Row]], conn: sqlite3.Connection, rng: Random
-             ) -> list[dict[str, Any]]:
-    """All pairs for one database, in a fixed order (ids are stable for a seed)."""
+def generate(db: Database, rows: dict[str, list[Row]], conn: sqlite3.Connection, rng: Random,
+             share: float = 1.0) -> list[dict[str, Any]]:
+    """All pairs for one database, in a fixed order (ids are stable for a seed); `share` scales
+    every shape's number of gold queries."""
     s = Scope(db, rows, conn, rng)
     seen_sql: set[str] = set()
     seen_questions: set[str] = set()
     pairs: list[dict[str, Any]] = []
     for shape in SHAPES:
-        made = 0
-        for _ in range(shape.per_db * ATTEMPTS_PER_QUERY):
-            if made == shape.per_db:
+        made, wanted = 0, max(1, round(shape.per_db * share))
+        for _ in range(wanted * ATTEMPTS_PER_QUERY):
+            if made == wanted:
                 break
             fill = shape.pick(s)
             if not fill:

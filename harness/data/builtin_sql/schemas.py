@@ -1,4 +1,4 @@
-"""Six small relational domains, declared as data, and the seeded generator that fills them.
+"""Eight small relational domains, declared as data, and the seeded generator that fills them.
 
 Tables are plain data (columns with a *role* and a value generator) so the question templates can
 work on every domain by role alone: `label` names one row, `cat` is a small set of text values,
@@ -51,6 +51,7 @@ class Column:
     noun: str = ""  # how questions call it; default: the name with "_" -> " "
     nouns: str = ""  # plural noun where plural() gets it wrong
     ref: str = ""  # parent table of an fk
+    ref_key: str = "id"  # the parent's primary-key column
     nullable: bool = False
 
     @property
@@ -69,10 +70,16 @@ class Table:
     rows: int
     alias: str  # used only when a query joins tables; unique within its database
     columns: tuple[Column, ...]
+    nouns: str = ""  # how questions call its rows; default: the name with "_" -> " "
 
     @property
     def plural(self) -> str:
-        return self.name.replace("_", " ")
+        return self.nouns or self.name.replace("_", " ")
+
+    @property
+    def key(self) -> str:
+        """The primary-key column's name (`id`, `customer_id`, `CustomerID`, ...)."""
+        return self.columns[0].name
 
     @property
     def label(self) -> Column:
@@ -86,9 +93,9 @@ class Table:
         parts = []
         for c in self.columns:
             if c.role == "id":
-                parts.append("id INTEGER PRIMARY KEY")
+                parts.append(f"{c.name} INTEGER PRIMARY KEY")
                 continue
-            ref = f" REFERENCES {c.ref}(id)" if c.ref else ""
+            ref = f" REFERENCES {c.ref}({c.ref_key})" if c.ref else ""
             parts.append(f"{c.name} {c.type}{'' if c.nullable else ' NOT NULL'}{ref}")
         return f"CREATE TABLE {self.name} ({', '.join(parts)});"
 
@@ -100,6 +107,7 @@ class Table:
 class Database:
     db_id: str
     tables: tuple[Table, ...]  # parents before children
+    origin: Database | None = None  # a renamed variant's domain: its generators make the rows
 
     def table(self, name: str) -> Table:
         return next(t for t in self.tables if t.name == name)
@@ -247,7 +255,7 @@ person = unique(words(FIRST_NAMES, LAST_NAMES))
 email = derived(lambda row, rng: f"{row['name'].replace(' ', '.').lower()}@{rng.choice(MAIL_DOMAINS)}")
 
 
-# --- the six domains -------------------------------------------------------------------------
+# --- the domains ------------------------------------------------------------------------------
 
 BANK = Database("bank", (
     Table("branches", "branch", 50, "br", (
@@ -533,14 +541,92 @@ CLINIC = Database("clinic", (
     )),
 ))
 
-DATABASES: tuple[Database, ...] = (BANK, HR, RETAIL, LIBRARY, FLIGHTS, CLINIC)
+_SUBJECTS = ("Mathematics", "Physics", "Chemistry", "Biology", "History", "Literature", "Music",
+             "Computer Science")
+
+SCHOOL = Database("school", (
+    Table("teachers", "teacher", 40, "te", (
+        pk(),
+        col("name", "label", person),
+        col("subject", "cat", one_of(*_SUBJECTS)),
+        col("hire_date", "date", day("1998-01-01", "2024-08-31"), noun="hire date"),
+        col("salary", "num", integer(31_000, 92_000, 500), type="INTEGER"),
+    )),
+    Table("courses", "course", 60, "co", (
+        pk(),
+        col("title", "label", unique(words(
+            ("Intro to", "Advanced", "Applied", "Modern", "Practical", "Foundations of",
+             "Topics in", "Essential", "Seminar in", "Principles of"), _SUBJECTS))),
+        fk("teacher_id", "teachers"),
+        col("level", "cat", one_of("beginner", "beginner", "intermediate", "advanced")),
+        col("credits", "num", one_of(2, 3, 3, 4, 5, 6), type="INTEGER"),
+        col("start_date", "date", day("2019-09-01", "2024-09-30"), noun="start date"),
+    )),
+    Table("students", "student", 300, "st", (
+        pk(),
+        col("name", "label", person),
+        col("city", "cat", one_of(*CITIES), nouns="cities"),
+        col("birth_date", "date", day("1996-01-01", "2008-12-31"), noun="birth date"),
+        col("email", "text", email, null=0.15),
+    )),
+    Table("enrollments", "enrollment", 400, "en", (
+        pk(),
+        fk("student_id", "students"),
+        fk("course_id", "courses"),
+        col("enrolled_date", "date", day("2019-08-01", "2024-10-31"), noun="enrollment date"),
+        col("grade", "num", integer(35, 100), type="INTEGER", null=0.2),
+        col("status", "cat", one_of("active", "active", "completed", "completed", "dropped"),
+            nouns="statuses"),
+    )),
+))
+
+SHIPPING = Database("shipping", (
+    Table("warehouses", "warehouse", 25, "w", (
+        pk(),
+        col("name", "label", unique(words(CITIES, ("Depot", "Hub", "Yard", "Terminal")))),
+        col("city", "cat", derived(lambda row, rng: row["name"].split(" ")[0]), nouns="cities"),
+        col("capacity", "num", integer(500, 20_000, 100), type="INTEGER", nouns="capacities"),
+        col("opened_date", "date", day("2001-01-01", "2022-12-31"), noun="opening date"),
+    )),
+    Table("carriers", "carrier", 18, "ca", (
+        pk(),
+        col("name", "label", unique(words(
+            ("Rapid", "Blue", "Iron", "Coastal", "Express", "Swift", "Global", "Northern"),
+            ("Freight", "Logistics", "Cargo", "Lines")))),
+        col("country", "cat", one_of(*COUNTRIES[:8]), nouns="countries"),
+        col("founded_year", "year", integer(1950, 2018), noun="founding year"),
+    )),
+    Table("shipments", "shipment", 400, "sh", (
+        pk(),
+        col("tracking_code", "label", unique(lambda c: (
+            f"{c.rng.choice(_LETTERS)}{c.rng.choice(_LETTERS)}-{c.rng.randint(10000, 99999)}")),
+            noun="tracking code"),
+        fk("warehouse_id", "warehouses"),
+        fk("carrier_id", "carriers"),
+        col("ship_date", "date", day("2022-01-01", "2024-12-31"), noun="ship date"),
+        col("delivery_date", "date", days_after("ship_date", 1, 20), noun="delivery date",
+            null=0.2),
+        col("weight_kg", "num", money(0.5, 900), noun="weight"),
+        col("cost", "num", money(8, 2_400)),
+        col("status", "cat", one_of("in transit", "delivered", "delivered", "delivered",
+                                    "returned", "lost"), nouns="statuses"),
+    )),
+))
+
+DOMAINS: tuple[Database, ...] = (BANK, HR, RETAIL, LIBRARY, FLIGHTS, CLINIC, SCHOOL, SHIPPING)
 
 
 # --- generation ------------------------------------------------------------------------------
 
 
 def generate_rows(db: Database, rng: random.Random) -> dict[str, list[Row]]:
-    """Every table's rows in insertion order; ids are 1..n so parents can be found by index."""
+    """Every table's rows in insertion order; ids are 1..n so parents can be found by index.
+    A renamed variant gets its domain's rows (from its own rng) under its own names."""
+    if db.origin is not None:
+        source = generate_rows(db.origin, rng)
+        return {new.name: [{nc.name: row[oc.name] for oc, nc in zip(old.columns, new.columns)}
+                           for row in source[old.name]]
+                for old, new in zip(db.origin.tables, db.tables)}
     rows: dict[str, list[Row]] = {}
     for table in db.tables:
         rows[table.name] = []
