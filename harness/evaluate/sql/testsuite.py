@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from harness.evaluate.sandbox import harden
+from harness.evaluate.sql.parse import COMPARISONS
 
 _ROWS_PER_TABLE = (3, 12)  # rows per table in one database, drawn uniformly
 _P_NULL, _P_PLANTED, _P_LOOSE = 0.1, 0.4, 0.1  # chance a cell is NULL / a column's constant / any constant
@@ -36,7 +37,7 @@ _PATTERN_FILLS = (
     str.maketrans({"%": "", "*": "", "_": "x", "?": "x"}),
     str.maketrans({"%": "zz", "*": "zz", "_": "y", "?": "y"}),
 )
-_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike, exp.Glob)
+
 
 
 class SchemaError(ValueError):
@@ -106,7 +107,7 @@ def extract_constants(trees: Iterable[exp.Expr]) -> Constants:
 def _compared_column(node: exp.Expr) -> str | None:
     """Lower-case name of the column `node` is compared with (`col = node`, `col IN (.., node)`)."""
     parent = node.parent
-    if isinstance(parent, _COMPARISONS):
+    if isinstance(parent, COMPARISONS):
         other = parent.this if node is parent.expression else parent.expression
     elif isinstance(parent, (exp.In, exp.Between)) and node is not parent.this:
         other = parent.this
