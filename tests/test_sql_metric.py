@@ -11,12 +11,16 @@ import pytest
 from harness.data.records import Example
 from harness.evaluate.sql import execute
 from harness.evaluate.sql.metric import SqlMetric
+from harness.evaluate.sql.outcome import OUTCOMES
 
 SCHEMA = "CREATE TABLE head (head_id INTEGER, name VARCHAR, age INTEGER, born_state VARCHAR)"
 
 # ---------------------------------------------------------------------------- the metric
 
-KEYS = {"exact_match", "structural_match", "valid_sql", "executable", "execution_match", "execution_match_subset"}
+KEYS = {
+    "exact_match", "structural_match", "valid_sql", "executable", "execution_match", "execution_match_subset",
+    "execution_suite", *OUTCOMES,
+}
 
 
 def test_metric_on_database_file(concert_db: Path) -> None:
@@ -30,9 +34,13 @@ def test_metric_on_database_file(concert_db: Path) -> None:
         "executable": 1.0,
         "execution_match": 0.0,
         "execution_match_subset": 1.0,
+        "execution_suite": 0.0,
+        **dict.fromkeys(OUTCOMES, 0.0),
+        "outcome_wrong_result": 1.0,
     }
     perfect = SqlMetric().score("SQL: select name from singer where age > 30;", ex)
-    assert set(perfect.values()) == {1.0}
+    assert {k for k, v in perfect.items() if v == 1.0} == KEYS - set(OUTCOMES) | {"outcome_correct"}
+    assert {k for k, v in perfect.items() if v != 1.0} == set(OUTCOMES) - {"outcome_correct"}
 
 
 def test_metric_without_database_gives_none_for_execution() -> None:
@@ -40,14 +48,17 @@ def test_metric_without_database_gives_none_for_execution() -> None:
     scores = SqlMetric().score("SELECT a FROM t", ex)
     assert scores["exact_match"] == 1.0
     assert scores["executable"] is None and scores["execution_match"] is None
-    assert scores["execution_match_subset"] is None
+    assert scores["execution_match_subset"] is None and scores["execution_suite"] is None
+    assert {scores[k] for k in OUTCOMES} == {None}  # right or wrong cannot be told without a database
 
 
 def test_metric_in_test_suite_mode() -> None:
     ex = Example("1", "q", "SELECT name FROM head WHERE age > 56", {"schema": SCHEMA})
     metric = SqlMetric(n_test_dbs=4)
-    assert metric.score("SELECT name FROM head WHERE age >= 56", ex)["execution_match"] == 0.0
-    assert metric.score("SELECT name FROM head WHERE NOT age <= 56", ex)["execution_match"] == 1.0
+    wrong = metric.score("SELECT name FROM head WHERE age >= 56", ex)
+    assert wrong["execution_match"] == wrong["execution_suite"] == 0.0
+    right = metric.score("SELECT name FROM head WHERE NOT age <= 56", ex)
+    assert right["execution_match"] == right["execution_suite"] == 1.0
     broken = Example("2", "q", "SELECT 1", {"schema": "CREATE TABLE (oops"})
     assert metric.score("SELECT 1", broken)["execution_match"] is None
 

@@ -71,3 +71,8 @@ def extract_sql(text: str) -> str:
 def matches_any_alternative(gold: str, matches: Callable[[str], bool]) -> bool:
     """Whether `matches` holds for some `;`-separated gold alternative."""
     return any(matches(alternative) for alternative in split_statements(gold))
+
+
+def looks_like_sql(statement: str) -> bool:
+    """Whether an extracted statement starts like SQL (prose such as "I cannot answer" does not)."""
+    return bool(_STATEMENT_START.match(statement))
