@@ -193,13 +193,14 @@ class _Facts:
         )
 
     def rows_already_distinct(self) -> bool:
-        """DISTINCT changes nothing: one row, a single table's primary key is selected, or every
-        GROUP BY key is selected."""
+        """DISTINCT changes nothing: at most one row (aggregate, LIMIT 1), the first table's primary
+        key is selected and joins add at most one row each, or every GROUP BY key is selected."""
         select = self.tree
         if not isinstance(select, exp.Select):
             return False
-        if self.one_row():
-            return True
+        limit = select.args.get("limit")
+        if self.one_row() or (limit is not None and limit.expression.sql() == "1"):
+            return True  # at most one row is always distinct
         selected = {c.name.lower() for e in select.expressions for c in [e.unalias()] if isinstance(c, exp.Column)}
         group = select.args.get("group")
         if group is not None:

@@ -114,3 +114,31 @@ def test_gold_left_open_by_row_order_is_judged_only_where_its_result_is_fixed(sh
     assert suite(shop_db, tie).determined(tie) == [False] * 4
     fixed = "SELECT name FROM customers ORDER BY name LIMIT 3"
     assert suite(shop_db, fixed).determined(fixed) == [True] * 4
+
+
+def test_unusual_databases_still_get_a_suite(tmp_path: Path) -> None:
+    """WITHOUT ROWID tables, views and a self-referencing key: copied, perturbed, planted, judged."""
+    path = tmp_path / "odd.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE tag (code TEXT PRIMARY KEY, label TEXT) WITHOUT ROWID;
+        CREATE TABLE staff (id INTEGER PRIMARY KEY, name TEXT, boss INTEGER REFERENCES staff(id), tag TEXT REFERENCES tag(code));
+        CREATE TABLE duty (staff_id INTEGER REFERENCES staff(id), day TEXT, hours INTEGER,
+                           PRIMARY KEY (staff_id, day)) WITHOUT ROWID;
+        CREATE VIEW bosses AS SELECT DISTINCT boss FROM staff;
+        INSERT INTO tag VALUES ('a', 'alpha'), ('b', 'beta'), ('c', 'gamma');
+        """
+    )
+    conn.executemany("INSERT INTO staff VALUES (?, ?, ?, ?)", [(i, f"s{i}", (i // 3) or None, "abc"[i % 3]) for i in range(1, 25)])
+    conn.executemany("INSERT INTO duty VALUES (?, ?, ?)", [(i % 24 + 1, f"d{i}", i % 9) for i in range(60)])
+    conn.commit()
+    conn.close()
+    gold = "SELECT name FROM staff WHERE tag = 'b' AND boss >= 4"
+    dbs = suite(path, gold)
+    assert execute("SELECT name FROM staff WHERE boss >= 4 AND tag IN ('b')", gold, dbs).suite is True
+    assert execute("SELECT name FROM staff WHERE tag = 'b' AND boss > 4", gold, dbs).suite is False
+    duty = "SELECT staff_id, day FROM duty WHERE hours >= 8"
+    assert execute("SELECT staff_id, day FROM duty WHERE 8 <= hours", duty, suite(path, duty)).suite is True
+    for neighbour in build_neighbours(path):
+        assert neighbour.conn.execute("PRAGMA foreign_key_check").fetchall() == []

@@ -44,7 +44,10 @@ class Databases:
     ) -> Databases:
         """The real file plus its neighbours, each with the rows this gold plants (seeded by the gold)."""
         trees = _gold_trees(gold)
-        planted = [neighbours.plan_rows(b, trees, random.Random(f"{seed}:{i}:{gold}")) for i, b in enumerate(bases)]
+        planted = [
+            neighbours.plan_rows(b, trees, random.Random(f"{seed}:{i}:{gold}"), exact_first=i % 2 == 0)
+            for i, b in enumerate(bases)
+        ]
         run = functools.partial(neighbours.run_planted, timeout_s=timeout_s, max_rows=max_rows)
         return cls(
             [functools.partial(run_query, db_path, timeout_s=timeout_s, max_rows=max_rows)],

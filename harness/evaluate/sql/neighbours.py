@@ -36,6 +36,7 @@ N_NEIGHBOURS = 4
 _PERTURBATIONS = ((), ("drop",), ("duplicate",), ("drop", "duplicate"))  # by neighbour index, cycled
 _DROP_SHARE, _DUPLICATE_SHARE = 0.3, 0.3
 _MAX_FILLED_WILDCARDS = 3  # a LIKE pattern with more `%` gets 2**3 fills, the rest stay empty
+_ADOPTION_DEPTH = 2
 _EPSILON = 0.001  # beside a constant in a column of reals: `x > 7` vs `x >= 7.5`
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -170,7 +171,10 @@ def _repoint(conn: sqlite3.Connection, keys: list[ForeignKey], rng: random.Rando
         parents = [r[0] for r in conn.execute(f"SELECT {parent_column} FROM {quote_identifier(k.parent)}")]
         if not parents:
             continue
-        children = [r[0] for r in conn.execute(f"SELECT rowid FROM {child} WHERE {column} IS NOT NULL ORDER BY rowid")]
+        try:
+            children = [r[0] for r in conn.execute(f"SELECT rowid FROM {child} WHERE {column} IS NOT NULL ORDER BY rowid")]
+        except sqlite3.OperationalError:  # WITHOUT ROWID table: its children stay where they are
+            continue
         moves = [(rng.choice(parents), rowid) for rowid in children if rng.random() < _DUPLICATE_SHARE]
         conn.executemany(f"UPDATE OR IGNORE {child} SET {column} = ? WHERE rowid = ?", moves)
 
@@ -212,23 +216,25 @@ class PlantedRows:
     rows: tuple[tuple[str, tuple], ...]
 
 
-def plan_rows(neighbour: Neighbour, gold_trees: list[exp.Expr], rng: random.Random) -> PlantedRows:
+def plan_rows(
+    neighbour: Neighbour, gold_trees: list[exp.Expr], rng: random.Random, *, exact_first: bool = True
+) -> PlantedRows:
     """Rows carrying each of the gold's constants and their neighbours (and NULL), in five styles.
 
     For each value: a copy of a random row; the same with the table's other compared columns
     set to the gold's own constants (so a row can pass every condition but the one under test),
     which also gets a child row in each table that refers to it; an isolated version of that
     row (fresh text in its free text and GROUP BY columns, and its own copy of each parent
-    row, so DISTINCT, GROUP BY/HAVING and `IN (subquery)` see it alone); and, for the exact
-    constant only, two with the other number columns below / above all data (so MIN/MAX and
-    ORDER BY ... LIMIT pick exactly the row on the boundary).
+    row, so DISTINCT, GROUP BY/HAVING and `IN (subquery)` see it alone); and two with the
+    other number columns below / above all data (so MIN/MAX and ORDER BY ... LIMIT pick the
+    row; see `_Planter._extreme_ranks` for which values get them).
     """
-    return _Planter(neighbour, gold_trees, rng).plan()
+    return _Planter(neighbour, gold_trees, rng, exact_first).plan()
 
 
 class _Planter:
-    def __init__(self, neighbour: Neighbour, gold_trees: list[exp.Expr], rng: random.Random) -> None:
-        self.conn, self.rng, self.rows = neighbour.conn, rng, []
+    def __init__(self, neighbour: Neighbour, gold_trees: list[exp.Expr], rng: random.Random, exact_first: bool) -> None:
+        self.conn, self.rng, self.rows, self.exact_first = neighbour.conn, rng, [], exact_first
         self.tables = {t.name: t for t in neighbour.tables}
         self.keys = neighbour.foreign_keys
         self.parents = {(k.table, k.column): k for k in self.keys}
@@ -236,6 +242,7 @@ class _Planter:
         self.exact = extract_constants(gold_trees, lambda value, like: [value]).by_column
         self.grouped = {c.name.lower() for t in gold_trees for g in t.find_all(exp.Group) for c in g.find_all(exp.Column)}
         self.makers: dict[str, _KeyMaker] = {}
+        self.templates: dict[str, list[tuple]] = {}
 
     def plan(self) -> PlantedRows:
         for table in self.tables.values():
@@ -245,8 +252,10 @@ class _Planter:
         return PlantedRows(tuple(self.rows))
 
     def _templates(self, table: Table) -> list[tuple]:
-        rows = self.conn.execute(f"SELECT * FROM {quote_identifier(table.name)}").fetchall()
-        return rows or [(None,) * len(table.columns)]
+        if table.name not in self.templates:
+            rows = _rows_in_storage_order(self.conn, table)
+            self.templates[table.name] = rows or [(None,) * len(table.columns)]
+        return self.templates[table.name]
 
     def _insert(self, table: Table, row: list) -> list:
         """Queue `row` under a fresh primary key; returns the row as inserted."""
@@ -263,6 +272,7 @@ class _Planter:
             key = self.parents.get((table.name, column.name))
             if key is not None:  # a foreign key may only hold values its parent has
                 values = [v for v in values if v is None or _parent_has(self.conn, key, v)]
+            ranks = self._extreme_ranks(values, self.exact[column.name.lower()])
             for value in values:
                 random_row = list(self.rng.choice(templates))
                 combined = [
@@ -271,17 +281,29 @@ class _Planter:
                     else v
                     for j, (c, v) in enumerate(zip(table.columns, random_row))
                 ]
-                extreme = ("low", "high") if value in self.exact[column.name.lower()] else ()
-                for style in ("random", "combined", "isolated", *extreme):
+                rank = ranks.get(value)
+                for style in ("random", "combined", "isolated", *(("low", "high") if rank is not None else ())):
                     row = {"random": random_row, "isolated": self._isolated(table, combined, i)}.get(style, combined)
                     if style in ("low", "high"):
-                        side = style == "high"
-                        row = [extremes[j][side] if j != i and j in extremes else v for j, v in enumerate(combined)]
+                        row = [_beyond(extremes[j], style, rank) if j != i and j in extremes else v for j, v in enumerate(combined)]
                     row = list(row)
                     row[i] = value
                     inserted = self._insert(table, row)
                     if style == "combined":
                         self._adopt_children(table, inserted)
+
+    def _extreme_ranks(self, values: list, exact: list) -> dict:
+        """Which values get the far-out rows, and how far (higher rank: further out).
+
+        With `exact_first` only the gold's own constants do, so MIN/MAX pick exactly the row on
+        the boundary (`>= 300` vs `> 300`); otherwise every number beside them does too, in a
+        seeded order, so `<= 20` vs `<= 19` can show as well on some neighbours.
+        """
+        if self.exact_first:
+            return {v: 0 for v in values if v in exact}
+        numbers = [v for v in values if isinstance(v, (int, float))]
+        self.rng.shuffle(numbers)
+        return {v: rank for rank, v in enumerate(numbers)}
 
     def _isolated(self, table: Table, row: list, target: int) -> list:
         out = list(row)
@@ -307,8 +329,9 @@ class _Planter:
                 out[j] = f"zz fresh {len(self.rows)}"
         return out
 
-    def _adopt_children(self, table: Table, parent_row: list) -> None:
-        """Give a planted parent one child in every table that refers to it."""
+    def _adopt_children(self, table: Table, parent_row: list, depth: int = 1) -> None:
+        """Give a planted parent one child in every table that refers to it, and so on down
+        `_ADOPTION_DEPTH` levels (a constant on departments reaches assignments via projects)."""
         names = [c.name for c in table.columns]
         for key in self.keys:
             if key.parent != table.name or key.parent_column not in names or key.table not in self.tables:
@@ -316,10 +339,17 @@ class _Planter:
             child = self.tables[key.table]
             row = list(self.rng.choice(self._templates(child)))
             row[[c.name for c in child.columns].index(key.column)] = parent_row[names.index(key.parent_column)]
-            self._insert(child, row)
+            inserted = self._insert(child, row)
+            if depth < _ADOPTION_DEPTH and child is not table:
+                self._adopt_children(child, inserted, depth + 1)
 
 
-def _extremes(conn: sqlite3.Connection, table: Table) -> dict[int, tuple[float, float]]:
+def _beyond(bounds: tuple[float, float, float], side: str, rank: int) -> float:
+    low, high, spread = bounds
+    return low - spread * (1 + rank) if side == "low" else high + spread * (1 + rank)
+
+
+def _extremes(conn: sqlite3.Connection, table: Table) -> dict[int, tuple[float, float, float]]:
     """For each number column that is no key: a value below and one above everything in it."""
     out = {}
     for j, c in enumerate(table.columns):
@@ -328,8 +358,16 @@ def _extremes(conn: sqlite3.Connection, table: Table) -> dict[int, tuple[float, 
             low, high = conn.execute(f"SELECT min({column}), max({column}) FROM {quote_identifier(table.name)}").fetchone()
             if isinstance(low, (int, float)) and isinstance(high, (int, float)):
                 spread = max(abs(high - low), 1)
-                out[j] = (low - spread, high + spread)
+                out[j] = (low, high, spread)
     return out
+
+
+def _rows_in_storage_order(conn: sqlite3.Connection, table: Table) -> list[tuple]:
+    name = quote_identifier(table.name)
+    try:
+        return conn.execute(f"SELECT * FROM {name} ORDER BY rowid").fetchall()
+    except sqlite3.OperationalError:  # WITHOUT ROWID: ordered by its primary key
+        return conn.execute(f"SELECT * FROM {name}").fetchall()
 
 
 def _parent_has(conn: sqlite3.Connection, key: ForeignKey, value: object) -> bool:
