@@ -59,6 +59,7 @@ def test_planted_rows_exist_only_during_the_query_and_the_file_is_untouched(shop
     neighbour = build_neighbours(shop_db, n=1)[0]
     gold = parse_with_values("SELECT id FROM orders WHERE total >= 300 AND day = '2024-01-05'")
     planted = plan_rows(neighbour, [gold], random.Random(0))
+    assert plan_rows(neighbour, [gold], random.Random(0)) == planted  # fixed by (database, gold, seed)
     count = "SELECT count(*) FROM orders WHERE total = 300 AND day = '2024-01-05'"
     during = run_planted(neighbour, planted, count, timeout_s=2, max_rows=10)
     assert during.rows[0][0] >= 1  # a row carrying both constants, so `>` vs `>=` shows
