@@ -9,7 +9,12 @@ also agree with the gold on databases derived from the real one:
   where the column is not an integer), the previous/next day of a date, LIKE patterns with each `%`
   empty or filled, the string with text before/after it and in the other case, and NULL;
 * neighbours 1.. are also perturbed, seeded: rows dropped (children of dropped rows go too,
-  so foreign keys stay valid) and rows duplicated under a new primary key.
+  so foreign keys stay valid), rows duplicated under a new primary key, and some child rows
+  pointed at another parent row (duplicates included, so copies have children too).
+
+`plan_rows` says in which styles the rows are planted. Where the gold's own result on a
+neighbour depends on unspecified row order, that neighbour is skipped for that gold
+(`execute.Databases.determined`).
 
 The perturbed copies depend only on (database, seed, index), so they are built once per file;
 the planted rows depend on the gold too and are inserted in a transaction around each query,
