@@ -17,7 +17,7 @@ from pathlib import Path
 from harness import runs
 from harness.data import load_splits
 from harness.errors import UserError
-from harness.evaluate import evaluate_pair, score_adapter
+from harness.evaluate.pair import evaluate_pair, score_adapter
 from harness.models import describe_model, resolve_model
 from harness.report import write_reports
 from harness.search import load_trial_training, run_trials, search, search_area, summarize

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,23 @@ def write_spec(path: Path, spec: dict) -> Path:
 @pytest.fixture
 def tiny_spec_file(tmp_path: Path) -> Path:
     return write_spec(tmp_path / "tiny.yaml", tiny_spec_dict())
+
+
+@pytest.fixture(scope="module")
+def concert_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real SQLite file: singers and their songs, with a NULL and ties to catch sloppy SQL."""
+    path = tmp_path_factory.mktemp("db") / "concert.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE singer (id INTEGER PRIMARY KEY, name TEXT, country TEXT, age INTEGER, score REAL);
+        INSERT INTO singer VALUES
+            (1, 'Ann', 'France', 31, 7.5), (2, 'Bob', 'France', 25, 6.0),
+            (3, 'Cy', 'Japan', 40, 9.25), (4, 'Di', 'Peru', 25, NULL);
+        CREATE TABLE song (id INTEGER PRIMARY KEY, singer_id INTEGER, title TEXT);
+        INSERT INTO song VALUES (1, 1, 'Aria'), (2, 1, 'Bolero'), (3, 3, 'Canon');
+        """
+    )
+    conn.commit()
+    conn.close()
+    return path

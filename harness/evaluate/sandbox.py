@@ -85,9 +85,19 @@ def open_readonly(db_path: str | Path) -> sqlite3.Connection:
 
 
 def run_on_connection(
-    conn: sqlite3.Connection, sql: str, *, timeout_s: float = 2.0, max_rows: int = 10_000
+    conn: sqlite3.Connection,
+    sql: str,
+    *,
+    timeout_s: float = 2.0,
+    max_rows: int = 10_000,
+    reverse_unordered: bool = False,
 ) -> QueryResult:
-    """Run one untrusted statement on a `harden`ed connection. Never raises for bad SQL."""
+    """Run one untrusted statement on a `harden`ed connection. Never raises for bad SQL.
+
+    `reverse_unordered` scans tables backwards where the query leaves the order open (SQLite's
+    `reverse_unordered_selects`), to reveal results that depend on unspecified row order.
+    """
+    conn.execute(f"PRAGMA reverse_unordered_selects = {int(reverse_unordered)}")
     deadline = time.monotonic() + timeout_s
     expired = False
 
@@ -119,13 +129,15 @@ def run_on_connection(
         conn.set_authorizer(None)
 
 
-def run_query(db_path: str | Path, sql: str, *, timeout_s: float = 2.0, max_rows: int = 10_000) -> QueryResult:
+def run_query(
+    db_path: str | Path, sql: str, *, timeout_s: float = 2.0, max_rows: int = 10_000, reverse_unordered: bool = False
+) -> QueryResult:
     """Run one untrusted statement on a database file opened read-only. Never raises for bad SQL."""
     try:
         conn = open_readonly(db_path)
     except sqlite3.Error as exc:
         return QueryResult(error=f"{type(exc).__name__}: {exc}")
     try:
-        return run_on_connection(conn, sql, timeout_s=timeout_s, max_rows=max_rows)
+        return run_on_connection(conn, sql, timeout_s=timeout_s, max_rows=max_rows, reverse_unordered=reverse_unordered)
     finally:
         conn.close()

@@ -21,12 +21,13 @@ from __future__ import annotations
 import random
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlglot import exp
 
 from harness.evaluate.sandbox import harden
+from harness.evaluate.sql.parse import COMPARISONS
 
 _ROWS_PER_TABLE = (3, 12)  # rows per table in one database, drawn uniformly
 _P_NULL, _P_PLANTED, _P_LOOSE = 0.1, 0.4, 0.1  # chance a cell is NULL / a column's constant / any constant
@@ -36,7 +37,7 @@ _PATTERN_FILLS = (
     str.maketrans({"%": "", "*": "", "_": "x", "?": "x"}),
     str.maketrans({"%": "zz", "*": "zz", "_": "y", "?": "y"}),
 )
-_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike, exp.Glob)
+
 
 
 class SchemaError(ValueError):
@@ -48,6 +49,7 @@ class Column:
     name: str
     kind: str  # integer | real | text | date | bool, from SQLite's type-affinity rules
     nullable: bool
+    primary_key: int = 0  # position in the primary key (1, 2, ...), 0 when not part of it
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,13 @@ def _planted_values(value: str | float, like: bool) -> list:
     return [value - 1, value, value + 1]
 
 
-def extract_constants(trees: Iterable[exp.Expr]) -> Constants:
-    """Constants of the (parsed) gold alternatives. LIMIT/OFFSET counts are not data, so skipped."""
+def extract_constants(
+    trees: Iterable[exp.Expr], planted_values: Callable[[str | float, bool], list] = _planted_values
+) -> Constants:
+    """Constants of the (parsed) gold alternatives, each expanded by `planted_values(value, like)`.
+
+    LIMIT/OFFSET counts are not data, so skipped.
+    """
     constants = Constants()
     for tree in trees:
         for literal in tree.find_all(exp.Literal):
@@ -95,7 +102,7 @@ def extract_constants(trees: Iterable[exp.Expr]) -> Constants:
                 continue
             node = literal.parent if isinstance(literal.parent, exp.Neg) else literal
             like = isinstance(node.parent, (exp.Like, exp.ILike, exp.Glob))
-            planted = _planted_values(_literal_value(literal), like=like)
+            planted = planted_values(_literal_value(literal), like)
             constants.loose.extend(planted)
             column = _compared_column(node)
             if column:
@@ -106,16 +113,18 @@ def extract_constants(trees: Iterable[exp.Expr]) -> Constants:
 def _compared_column(node: exp.Expr) -> str | None:
     """Lower-case name of the column `node` is compared with (`col = node`, `col IN (.., node)`)."""
     parent = node.parent
-    if isinstance(parent, _COMPARISONS):
+    if isinstance(parent, COMPARISONS):
         other = parent.this if node is parent.expression else parent.expression
     elif isinstance(parent, (exp.In, exp.Between)) and node is not parent.this:
         other = parent.this
     else:
         return None
+    if isinstance(other, exp.AggFunc) and isinstance(other.this, exp.Column):
+        other = other.this  # `MAX(fee) < 590` plants 590 into fee
     return other.name.lower() if isinstance(other, exp.Column) else None
 
 
-def _kind(declared_type: str) -> str:
+def column_kind(declared_type: str) -> str:
     """SQLite affinity of a declared type (datatype3.html §3.1), refined for dates and booleans."""
     t = declared_type.upper()
     if "INT" in t:
@@ -157,7 +166,7 @@ def _cell(column: Column, planted: Sequence, loose: Sequence, rng: random.Random
     return _random_value(column.kind, rng)
 
 
-def _quote(name: str) -> str:
+def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -180,16 +189,22 @@ def _create_schema(schema: str) -> tuple[sqlite3.Connection, list[Table]]:
         conn.close()
         raise SchemaError(f"schema does not build in SQLite: {exc}") from exc
     conn.set_authorizer(None)
-    query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    names = [r[0] for r in conn.execute(query)]
-    if not names:
+    tables = read_tables(conn)
+    if not tables:
         conn.close()
         raise SchemaError("schema defines no table")
-    tables = []
-    for name in names:
-        info = conn.execute(f"PRAGMA table_info({_quote(name)})").fetchall()  # cid, name, type, notnull, dflt, pk
-        tables.append(Table(name, tuple(Column(r[1], _kind(r[2] or ""), not (r[3] or r[5])) for r in info)))
     return conn, tables
+
+
+def read_tables(conn: sqlite3.Connection) -> list[Table]:
+    """The user tables of a database with their columns' kinds, in creation order."""
+    query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    tables = []
+    for (name,) in conn.execute(query).fetchall():
+        info = conn.execute(f"PRAGMA table_info({quote_identifier(name)})").fetchall()  # cid, name, type, notnull, dflt, pk
+        columns = tuple(Column(r[1], column_kind(r[2] or ""), not (r[3] or r[5]), r[5]) for r in info)
+        tables.append(Table(name, columns))
+    return tables
 
 
 def _fill(conn: sqlite3.Connection, tables: list[Table], constants: Constants, rng: random.Random) -> None:
@@ -199,7 +214,7 @@ def _fill(conn: sqlite3.Connection, tables: list[Table], constants: Constants, r
         loose = [[v for v in constants.loose if _fits(c.kind, v)] for c in table.columns]
         n_rows = max(rng.randint(*_ROWS_PER_TABLE), max(map(len, planted), default=0))
         sql = (
-            f"INSERT OR IGNORE INTO {_quote(table.name)} ({', '.join(_quote(c.name) for c in table.columns)}) "
+            f"INSERT OR IGNORE INTO {quote_identifier(table.name)} ({', '.join(quote_identifier(c.name) for c in table.columns)}) "
             f"VALUES ({', '.join('?' * len(table.columns))})"
         )
         for i in range(n_rows):

@@ -1,0 +1,223 @@
+"""Evaluate stage: base vs tuned on the same held-out prompts, with paired bootstrap CIs.
+
+Per-example scores are kept for both models so every difference gets a confidence interval and
+any `meta` column (category, difficulty) can break results down.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.data.prompts import render_prompt
+from harness.data.records import Example
+from harness.evaluate.generation import generate, load_model, measure_latency, measure_latency_pair
+from harness.evaluate.metric import Metric
+from harness.evaluate.sql import SqlMetric
+from harness.evaluate.stats import compare, perplexity, summarize
+from harness.scoring import score_answers
+from harness.spec import EvaluationSpec, PromptSpec
+
+log = logging.getLogger("harness")
+
+
+class ExactText(Metric):
+    """Task-agnostic exact match: the answer string, whitespace-trimmed."""
+
+    name = "exact_match"
+
+    def score(self, prediction: str, example: Example) -> dict[str, float | None]:
+        return {"exact_text": float(prediction.strip() == example.answer.strip())}
+
+
+def build_metrics(names: list[str]) -> list[Metric]:
+    metrics: list[Metric] = []
+    if "exact_match" in names:
+        metrics.append(ExactText())
+    if "sql" in names:
+        metrics.append(SqlMetric())
+    return metrics
+
+
+@dataclass
+class ModelRun:
+    """Everything measured for one model on the evaluation prompts."""
+
+    outputs: list[str]
+    output_tokens: list[int]
+    scores: dict[str, list[float | None]]
+    answer_nll: list[tuple[float, int]]
+    sequence_nll: list[tuple[float, int]]
+    batched_seconds: float
+    batched_tokens_per_s: float
+    latency: list[dict]
+
+
+def run_model(
+    model_dir: Path,
+    adapter_dir: Path | None,
+    examples: list[Example],
+    prompt: PromptSpec,
+    spec: EvaluationSpec,
+    metrics: list[Metric],
+    dtype: str = "float32",
+    *,
+    time_queries: bool = True,
+) -> ModelRun:
+    """Generate, score and (unless `time_queries` is off) time one model on the evaluation prompts."""
+    label = "tuned" if adapter_dir else "base"
+    model, tokenizer = load_model(model_dir, adapter_dir, dtype)
+    inputs = [render_prompt(tokenizer, prompt, ex.prompt) for ex in examples]
+    log.info("%s: generating %d answers (batch %d, greedy, <= %d tokens)", label, len(inputs), spec.batch_size, spec.max_new_tokens)
+    gens = generate(model, tokenizer, inputs, max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size)
+    scores: dict[str, list[float | None]] = {}
+    for output, ex in zip(gens.outputs, examples):
+        for metric in metrics:
+            for key, value in metric.score(output, ex).items():
+                scores.setdefault(key, []).append(value)
+    answer_nll = sequence_nll = []
+    if "perplexity" in spec.metrics:
+        log.info("%s: scoring gold answers (perplexity)", label)
+        answers = [ex.answer + tokenizer.eos_token for ex in examples]
+        scored = score_answers(model, tokenizer, inputs, answers, batch_size=spec.batch_size)
+        answer_nll = [(s.answer.nll, s.answer.tokens) for s in scored]
+        sequence_nll = [(s.sequence.nll, s.sequence.tokens) for s in scored]
+    latency = []
+    if time_queries and "latency" in spec.metrics:
+        log.info("%s: timing %d batch-1 queries", label, min(spec.latency_samples, len(inputs)))
+        profile = measure_latency(model, tokenizer, inputs[: spec.latency_samples], max_new_tokens=spec.max_new_tokens)
+        latency = [q.__dict__ for q in profile.queries]
+    del model
+    gc.collect()
+    return ModelRun(
+        outputs=gens.outputs,
+        output_tokens=gens.output_tokens,
+        scores=scores,
+        answer_nll=answer_nll,
+        sequence_nll=sequence_nll,
+        batched_seconds=gens.seconds,
+        batched_tokens_per_s=gens.tokens_per_second,
+        latency=latency,
+    )
+
+
+def evaluate_pair(
+    model_dir: Path,
+    adapter_dir: Path,
+    examples: list[Example],
+    prompt: PromptSpec,
+    spec: EvaluationSpec,
+    dtype: str = "float32",
+) -> dict:
+    """The base-vs-tuned comparison as a JSON-ready dict (the `evaluation` part of results.json)."""
+    examples = examples[: spec.limit] if spec.limit else examples
+    metrics = build_metrics(spec.metrics)
+    base = run_model(model_dir, None, examples, prompt, spec, metrics, dtype, time_queries=False)
+    tuned = run_model(model_dir, adapter_dir, examples, prompt, spec, metrics, dtype, time_queries=False)
+    if "latency" in spec.metrics:
+        base.latency, tuned.latency = _time_pair(model_dir, adapter_dir, examples, prompt, spec, dtype)
+    return compare_runs(base, tuned, examples, spec)
+
+
+def _time_pair(
+    model_dir: Path, adapter_dir: Path, examples: list[Example], prompt: PromptSpec, spec: EvaluationSpec, dtype: str
+) -> tuple[list[dict], list[dict]]:
+    model, tokenizer = load_model(model_dir, adapter_dir, dtype, merge=False)
+    inputs = [render_prompt(tokenizer, prompt, ex.prompt) for ex in examples[: spec.latency_samples]]
+    log.info("timing %d batch-1 queries, base and tuned alternating", len(inputs))
+    profiles = measure_latency_pair(model, tokenizer, inputs, max_new_tokens=spec.max_new_tokens)
+    del model
+    gc.collect()
+    return tuple([q.__dict__ for q in profile.queries] for profile in profiles)
+
+
+def score_adapter(
+    model_dir: Path, adapter_dir: Path, examples: list[Example], prompt: PromptSpec, spec: EvaluationSpec, dtype: str = "float32"
+) -> dict[str, float]:
+    """Tuned-model-only means on `examples` (e.g. the validation split), for search objectives."""
+    examples = examples[: spec.limit] if spec.limit else examples
+    tuned = run_model(model_dir, adapter_dir, examples, prompt, spec, build_metrics(spec.metrics), dtype)
+    means = {key: _mean(values) for key, values in tuned.scores.items()}
+    out = {key: value for key, value in means.items() if value is not None}
+    if tuned.answer_nll:
+        out["perplexity_answer"] = float(perplexity(np.array(tuned.answer_nll, dtype=float)))
+    if tuned.latency:
+        out["latency_ms"] = 1000 * float(np.mean([q["total_s"] for q in tuned.latency]))
+    return out
+
+
+def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec: EvaluationSpec) -> dict:
+    boot = {"n_resamples": spec.bootstrap_resamples, "seed": 0}
+    metrics = {key: compare(base.scores[key], tuned.scores[key], **boot).as_dict() for key in base.scores}
+    metrics["output_tokens"] = compare(base.output_tokens, tuned.output_tokens, **boot).as_dict()
+    if base.answer_nll:
+        for key, attr in (("perplexity_answer", "answer_nll"), ("perplexity_sequence", "sequence_nll")):
+            metrics[key] = compare(getattr(base, attr), getattr(tuned, attr), statistic=perplexity, **boot).as_dict()
+    latency = {}
+    if base.latency:
+        for key in ("total_s", "ttft_s", "tpot_s"):
+            metrics[f"latency_{key}"] = compare(
+                [q[key] for q in base.latency], [q[key] for q in tuned.latency], **boot
+            ).as_dict()
+        latency = {
+            name: {
+                "queries": run.latency,
+                **{key: summarize([q[key] for q in run.latency]) for key in ("total_s", "ttft_s", "tpot_s")},
+                "batch1_tokens_per_s": sum(q["output_tokens"] for q in run.latency)
+                / max(sum(q["total_s"] for q in run.latency), 1e-9),
+            }
+            for name, run in (("base", base), ("tuned", tuned))
+        }
+    return {
+        "n": len(examples),
+        "decoding": {"strategy": "greedy", "max_new_tokens": spec.max_new_tokens, "batch_size": spec.batch_size},
+        "metrics": metrics,
+        "throughput": {
+            name: {"seconds": run.batched_seconds, "tokens_per_s": run.batched_tokens_per_s, "tokens": sum(run.output_tokens)}
+            for name, run in (("base", base), ("tuned", tuned))
+        },
+        "latency": latency,
+        "breakdown": _breakdown(base, tuned, examples, spec.breakdown),
+        "examples": [
+            {
+                "id": ex.id,
+                "prompt": ex.prompt,
+                "gold": ex.answer,
+                "base": b_out,
+                "tuned": t_out,
+                "meta": {k: ex.meta[k] for k in spec.breakdown if k in ex.meta},
+                "base_scores": {k: v[i] for k, v in base.scores.items()},
+                "tuned_scores": {k: v[i] for k, v in tuned.scores.items()},
+            }
+            for i, (ex, b_out, t_out) in enumerate(zip(examples, base.outputs, tuned.outputs))
+        ],
+    }
+
+
+def _breakdown(base: ModelRun, tuned: ModelRun, examples: list[Example], columns: list[str]) -> dict:
+    """Mean of each score per value of each meta column (e.g. per category), base and tuned."""
+    out: dict[str, dict] = {}
+    for column in columns:
+        values = sorted({str(ex.meta[column]) for ex in examples if column in ex.meta})
+        if not values:
+            continue
+        out[column] = {}
+        for value in values:
+            idx = [i for i, ex in enumerate(examples) if str(ex.meta.get(column)) == value]
+            out[column][value] = {
+                "n": len(idx),
+                **{
+                    side: {key: _mean([scores[i] for i in idx]) for key, scores in run.scores.items()}
+                    for side, run in (("base", base), ("tuned", tuned))
+                },
+            }
+    return out
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None

@@ -1,0 +1,125 @@
+"""SqlMetric: every SQL score of one answer (exact, structural, valid, execution)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from harness.data.records import Example
+from harness.evaluate.metric import Metric
+from harness.evaluate.sql import neighbours, testsuite
+from harness.evaluate.sql.compare import ABS_TOL, REL_TOL, Tolerance
+from harness.evaluate.sql.execute import EXECUTION_KEYS, Databases, execute
+from harness.evaluate.sql.extract import extract_sql
+from harness.evaluate.sql.normalize import exact_match
+from harness.evaluate.sql.outcome import classify, one_hot
+from harness.evaluate.sql.parse import parses
+from harness.evaluate.sql.structure import structural_match
+
+_CREATE_TABLE = re.compile(r"\bcreate\s+table\b", re.IGNORECASE)
+
+
+class SqlMetric(Metric):
+    """All SQL scores for one example: exact/structural/valid always, execution where possible.
+
+    The database is `example.meta["db_path"]` when present: `execution_match` judges on it
+    alone, `execution_suite` (the headline) also on `n_neighbours` neighbour databases derived
+    from it and the gold (`neighbours.py`). Else, when `example.meta["schema"]` holds CREATE
+    TABLE text, both judge on `n_test_dbs` generated databases (`testsuite.py`). Else the
+    execution keys are None. Every answer also gets one `outcome_*` class (`outcome.py`).
+    Neighbour copies are cached per database file, planted rows and gold results per
+    (file, gold), so base and tuned answers to the same example cost one build.
+    Not thread-safe (caches and SQLite connections are per instance).
+    """
+
+    name = "sql"
+
+    def __init__(
+        self,
+        *,
+        float_tol: float = REL_TOL,
+        abs_tol: float = ABS_TOL,
+        timeout_s: float = 2.0,
+        max_rows: int = 10_000,
+        n_test_dbs: int = 5,
+        n_neighbours: int = neighbours.N_NEIGHBOURS,
+        seed: int = 0,
+        cache_size: int = 1024,
+        files_cached: int = 8,
+    ) -> None:
+        self.tol = Tolerance(float_tol, abs_tol)
+        self.timeout_s = timeout_s
+        self.max_rows = max_rows
+        self.n_test_dbs = n_test_dbs
+        self.n_neighbours = n_neighbours
+        self.seed = seed
+        self._databases: _Lru[tuple, Databases | None] = _Lru(cache_size)
+        self._neighbours: _Lru[str, list[neighbours.Neighbour]] = _Lru(files_cached)
+
+    def score(self, prediction: str, example: Example) -> dict[str, float | None]:
+        pred, gold = extract_sql(prediction), example.answer
+        scores: dict[str, bool | None] = {
+            "exact_match": exact_match(pred, gold),
+            "structural_match": structural_match(pred, gold),
+            "valid_sql": parses(pred),
+        }
+        dbs = self._databases_for(example)
+        if dbs is None:
+            scores.update(dict.fromkeys(EXECUTION_KEYS))
+            outcome = classify(pred, [], None)  # only 'no SQL' is knowable without a database
+        else:
+            run = execute(pred, gold, dbs, self.tol)
+            scores.update(run.scores())
+            outcome = classify(pred, run.pred_results, run.suite)
+        return {k: None if v is None else float(v) for k, v in scores.items()} | one_hot(outcome)
+
+    def _databases_for(self, example: Example) -> Databases | None:
+        db_path, schema = example.meta.get("db_path"), example.meta.get("schema")
+        if db_path:
+            key: tuple = ("file", str(db_path), example.answer)  # planted rows follow the gold
+        elif isinstance(schema, str) and _CREATE_TABLE.search(schema):
+            key = ("schema", schema, example.answer)  # the suite is seeded with gold's constants
+        else:
+            return None
+        return self._databases.get(key, self._build)
+
+    def _build(self, key: tuple) -> Databases | None:
+        kind, source, gold = key
+        options = {"seed": self.seed, "timeout_s": self.timeout_s, "max_rows": self.max_rows}
+        if kind == "file":
+            bases = self._neighbours.get(source, self._build_neighbours)
+            return Databases.with_neighbours(source, gold, bases, **options)
+        try:
+            return Databases.from_schema(source, gold, n_dbs=self.n_test_dbs, **options)
+        except testsuite.SchemaError:
+            return None  # schema does not build in SQLite: execution cannot be judged
+
+    def _build_neighbours(self, db_path: str) -> list[neighbours.Neighbour]:
+        try:
+            return neighbours.build_neighbours(db_path, n=self.n_neighbours, seed=self.seed)
+        except sqlite3.Error:
+            return []  # no readable database: the gold fails too, so nothing is judged
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Lru(Generic[K, V]):
+    """A bounded mapping that builds missing values and forgets the least recently used."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K, build: Callable[[K], V]) -> V:
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        value = self.items[key] = build(key)
+        if len(self.items) > self.size:
+            self.items.popitem(last=False)
+        return value
