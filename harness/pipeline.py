@@ -19,10 +19,11 @@ from harness.data import load_splits
 from harness.errors import UserError
 from harness.evaluate import evaluate_pair, score_adapter
 from harness.models import describe_model, resolve_model
+from harness.preflight import preflight
 from harness.report import write_reports
 from harness.search import load_trial_training, run_trials, search, search_area, summarize
 from harness.spec import Spec, load_spec
-from harness.train import ADAPTER_DIR, check_hardware, train
+from harness.train import ADAPTER_DIR, train
 
 log = logging.getLogger("harness")
 
@@ -35,9 +36,9 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Path:
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    check_hardware(spec.train)
-    with _timed(timings, "load_data"):
-        splits, data_info = load_splits(spec.data, spec.base_dir)
+    with _timed(timings, "load_data"):  # the data is read and split by the checks
+        checked = preflight(spec)
+    splits, data_info = checked.splits, checked.data_info
     with _timed(timings, "load_model"):
         model_dir = resolve_model(spec.model, spec.base_dir)
     run_dir = runs.new_run_dir(Path(runs_dir or spec.runs_dir).resolve(), spec.project)
@@ -89,9 +90,8 @@ def search_only(spec: Spec, runs_dir: Path | None = None, max_trials: int | None
         raise UserError("search: the spec has no search section")
     if storage:  # a copy: the caller's spec stays as they wrote it
         spec = spec.model_copy(update={"search": spec.search.model_copy(update={"storage": storage})})
-    check_hardware(spec.train)
+    splits = preflight(spec).splits
     model_dir = resolve_model(spec.model, spec.base_dir)
-    splits, _ = load_splits(spec.data, spec.base_dir)
     area = search_area(spec, Path(runs_dir or spec.runs_dir).resolve())
     study = run_trials(spec, model_dir, splits, area, validation_scorer(spec, model_dir, splits), max_trials)
     return summarize(study, spec, area)

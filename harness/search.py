@@ -99,6 +99,33 @@ def storage_url(spec: Spec, area: Path) -> str:
     return spec.search.storage or f"sqlite:///{(area / 'optuna.db').resolve()}"
 
 
+def check_storage(url: str) -> None:
+    """Fail before a run starts if the study's storage cannot be reached, creating nothing: a
+    SQLite file needs an existing folder; a server must accept a connection."""
+    import sqlalchemy
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except Exception:
+        raise UserError(f"search.storage: '{_mask(url)}' is not a database URL (e.g. sqlite:///study.db, postgresql://user@host/db)") from None
+    if parsed.get_backend_name() == "sqlite":
+        folder = Path(parsed.database or ".").expanduser().resolve().parent
+        if parsed.database and not folder.is_dir():
+            raise UserError(f"search.storage: folder {folder} does not exist; create it or point search.storage elsewhere")
+        return
+    try:
+        timeout = {"connect_timeout": 10} if parsed.get_backend_name() in ("postgresql", "mysql") else {}
+        engine = sqlalchemy.create_engine(parsed, connect_args=timeout)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except ModuleNotFoundError as exc:
+        raise UserError(f"search.storage: {_mask(url)} needs the database driver '{exc.name}'; pip install it") from None
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:160]}"
+        raise UserError(f"search.storage: cannot connect to {_mask(url)} ({reason}); start the server or fix the URL") from None
+
+
 def _connect(url: str, attempts: int = 5) -> RDBStorage:
     """Workers starting together on an empty database race to create Optuna's tables; the loser
     gets an integrity error and simply connects again once the winner is done."""

@@ -33,6 +33,7 @@ def detect_format(columns: set[str], spec: DataSpec) -> str:
 
 def to_examples(rows: list[dict[str, Any]], spec: DataSpec) -> list[Example]:
     fmt = detect_format(set(rows[0]), spec)
+    _check_columns(fmt, set(rows[0]), spec)
     convert = _CONVERTERS[fmt]
     examples = []
     for i, row in enumerate(rows):
@@ -45,6 +46,24 @@ def to_examples(rows: list[dict[str, Any]], spec: DataSpec) -> list[Example]:
         meta = {k: v for k, v in row.items() if k not in used}
         examples.append(Example(id=str(row.get("id", _digest(prompt, answer))), prompt=prompt, answer=answer, meta=meta))
     return examples
+
+
+def _check_columns(fmt: str, columns: set[str], spec: DataSpec) -> None:
+    """The columns a format reads must exist, named by the spec field that chose them."""
+    template_fields = [f for _, f, _, _ in string.Formatter().parse(spec.prompt_template or "") if f]
+    needed: list[tuple[str, str]] = {
+        "text": [("text_column", spec.text_column)],
+        "instruction": [("instruction_column", spec.instruction_column), ("response_column", spec.response_column)],
+        "llama2-sql": [("format", "input"), ("format", "output")],
+        "template": [("answer_column", spec.answer_column or "")] + [("prompt_template", f) for f in template_fields],
+        "builtin-sql": [],
+    }[fmt]
+    for field, column in needed:
+        if column not in columns:
+            raise UserError(
+                f"data.{field}: column '{column}' is not in {spec.source} (its columns: {', '.join(sorted(columns))}); "
+                "fix the column name in the spec or the file"
+            )
 
 
 def _digest(prompt: str, answer: str) -> str:

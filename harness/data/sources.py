@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +23,54 @@ def read_rows(source: str, base_dir: Path, hub_split: str = "train") -> list[dic
         raise UserError(f"data.source: unknown built-in dataset '{source}' (available: {', '.join(BUILTINS)})")
     path = Path(source).expanduser()
     path = path if path.is_absolute() else base_dir / path
+    if path.is_dir():
+        raise UserError(f"data.source: {path} is a directory; point it at a .jsonl, .json, .csv or .parquet file")
     if path.suffix in _FILE_LOADERS:
         if not path.is_file():
             raise UserError(f"data.source: file {path} not found")
+        check_text_file(path)
         return _read_file(path)
     if path.exists():
         raise UserError(f"data.source: {path} has unsupported type; use .jsonl, .json, .csv or .parquet")
     if source.startswith((".", "/", "~")) or source.count("/") != 1:
         raise UserError(f"data.source: '{source}' is not an existing file, a built-in, or a hub id like 'org/name'")
     return _read_hub(source, hub_split)
+
+
+def check_text_file(path: Path) -> None:
+    """Find the first unreadable row ourselves: `datasets` reports a bad JSON line or a short CSV
+    row as a parser traceback without its line number."""
+    if path.suffix == ".parquet":
+        return
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"data.source: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not text.strip():
+        raise UserError(f"data.source: {path} is empty; it needs at least one row")
+    if path.suffix == ".jsonl":
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"data.source: {path} line {number} is not valid JSON ({exc.msg}, column {exc.colno})") from None
+            if not isinstance(row, dict):
+                raise UserError(f"data.source: {path} line {number} is not a JSON object; each line must be one row {{...}}")
+    elif path.suffix == ".json":
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"data.source: {path} line {exc.lineno} is not valid JSON ({exc.msg}, column {exc.colno})") from None
+    else:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader)
+        for row in reader:
+            if row and len(row) != len(header):
+                raise UserError(
+                    f"data.source: {path} line {reader.line_num} has {len(row)} fields, the header has {len(header)}"
+                )
 
 
 def _read_file(path: Path) -> list[dict[str, Any]]:
