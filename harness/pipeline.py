@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-from harness import runs
+from harness import progress, runs
 from harness.data import load_splits
 from harness.errors import UserError
 from harness.evaluate import evaluate_pair, score_adapter
@@ -45,6 +45,7 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Path:
     (run_dir / "spec.yaml").write_text(spec.to_yaml())
     with _run_log(run_dir), _failure_marker(run_dir):
         log.info("run directory: %s", run_dir)
+        progress.note(f"run directory {run_dir}")
         log.info("data: %s", data_info)
         train_spec, search_result, trained = spec.train, None, None
         if spec.search is not None and spec.search.enabled:
@@ -129,22 +130,25 @@ def evaluate_adapter(spec: Spec, adapter_dir: Path, out_dir: Path) -> Path:
 def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     started = time.perf_counter()
     try:
-        yield
+        with progress.stage(name):
+            yield
     finally:
         timings[name] = round(time.perf_counter() - started, 2)
 
 
 @contextlib.contextmanager
 def _run_log(run_dir: Path) -> Iterator[None]:
-    """Our log lines also go to run_dir/logs/run.log (train.py adds AutoTrain's there too)."""
+    """Every log record of the run (ours, and the libraries' that reach the root logger: the CLI
+    routes them there, train.py adds AutoTrain's) goes to run_dir/logs/run.log."""
     (run_dir / "logs").mkdir(exist_ok=True)
     handler = logging.FileHandler(run_dir / "logs" / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    log.addHandler(handler)
+    root = logging.getLogger()
+    root.addHandler(handler)
     try:
         yield
     finally:
-        log.removeHandler(handler)
+        root.removeHandler(handler)
         handler.close()
 
 

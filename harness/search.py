@@ -27,6 +27,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
+from harness import progress
 from harness.data import Splits
 from harness.errors import UserError
 from harness.spec import CategoricalParam, FloatParam, IntParam, SearchSpec, Spec, TrainSpec
@@ -39,6 +40,9 @@ log = logging.getLogger("harness")
 ScoreFn = Callable[[Path], dict[str, float]]
 _LOWER_IS_BETTER = ("loss", "perplexity", "latency", "_mb", "_s")
 _HEARTBEAT_S = 10
+# Optuna's records go through logging like every library's (the CLI decides where they show).
+optuna.logging.disable_default_handler()
+optuna.logging.enable_propagation()
 with warnings.catch_warnings():  # experimental in name only; it is Optuna's documented recipe
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     _RETRY = RetryHeartbeatStaleTrialCallback(max_retry=1)  # an interrupted trial runs once more
@@ -185,19 +189,22 @@ def run_trials(
     _recover_orphans(study)
     budget = max_trials if max_trials is not None else s.trials
     objective = _Objective(spec, model_dir, splits, area, score_fn)
-    callbacks = [_progress(budget), _stop_after_failures(max(5, 2 * (budget or 3)))]
-    if budget is not None:
-        callbacks.append(optuna.study.MaxTrialsCallback(budget, states=(TrialState.COMPLETE, TrialState.PRUNED)))
-        if _finished(study) >= budget:
-            log.info("study %s already has %d finished trials: nothing to run", study.study_name, _finished(study))
-            return study
-    study.optimize(
-        objective,
-        timeout=s.timeout_minutes * 60 if s.timeout_minutes else None,
-        callbacks=callbacks,
-        catch=(Exception,),
-        gc_after_trial=True,
-    )
+    if budget is not None and _finished(study) >= budget:
+        log.info("study %s already has %d finished trials: nothing to run", study.study_name, _finished(study))
+        progress.note(f"study {study.study_name} already has {_finished(study)} finished trials: nothing to run")
+        return study
+    with progress.task("search", budget, "trials") as task:
+        task.update(_finished(study))
+        callbacks = [_progress(budget, task), _stop_after_failures(max(5, 2 * (budget or 3)))]
+        if budget is not None:
+            callbacks.append(optuna.study.MaxTrialsCallback(budget, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+        study.optimize(
+            objective,
+            timeout=s.timeout_minutes * 60 if s.timeout_minutes else None,
+            callbacks=callbacks,
+            catch=(Exception,),
+            gc_after_trial=True,
+        )
     return study
 
 
@@ -389,20 +396,21 @@ def _stop_after_failures(limit: int):
     return callback
 
 
-def _progress(budget: int | None):
+def _progress(budget: int | None, task: progress.Task):
+    """After each trial: a note with its outcome and the best so far, and the trial count."""
     def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         done = _finished(study)
-        pruned = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
         try:
             best = study.best_value if len(study.directions) == 1 else None
         except ValueError:
             best = None
         value = trial.values if trial.values else trial.user_attrs.get("fail_reason", "")
-        log.info(
-            "trial %d (%d of %s) %s: %s %s | best %s | pruned %d",
-            trial.number, done, budget or "?", trial.state.name.lower(), trial.params, value,
-            f"{best:.4g}" if best is not None else "-", pruned,
-        )
+        shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+        outcome = (" ".join(f"{v:.4g}" for v in value) if isinstance(value, list) else value)
+        line = f"trial {trial.number} ({done}/{budget or '?'}) {trial.state.name.lower()}: {shown} -> {outcome}"
+        log.info("%s | best %s", line, best)
+        progress.note(line)
+        task.update(done, best=f"{best:.4g}" if best is not None else "-")
 
     return callback
 
