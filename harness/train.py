@@ -10,7 +10,9 @@ AutoTrain 0.8.36 gives us three problems we solve here and nowhere else:
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, TrainerCallback, set_seed
 
+from harness import progress
 from harness.data import Splits
 from harness.data.prompts import render_prompt, training_text
 from harness.errors import UserError
@@ -94,9 +97,12 @@ def train(
         tokenizer=tokenizer,
         eval_every=spec.eval_every,
         on_validation=on_validation,
+        # SFT packs examples into full blocks, so every optimizer step sees exactly this many tokens
+        tokens_per_step=spec.batch_size * spec.gradient_accumulation * spec.block_size,
     )
     params = _autotrain_params(model_dir, spec)
-    with contextlib.chdir(out_dir), _hooked_autotrain(recorder, spec):
+    with contextlib.chdir(out_dir), _hooked_autotrain(recorder, spec), progress.task("train", spec.max_steps, "steps") as task:
+        recorder.task = task
         from autotrain.trainers.clm import train_clm_sft
 
         # trl packs and shuffles the data with the global RNGs before the Trainer seeds them, so
@@ -112,8 +118,7 @@ def train(
     adapter = out_dir / ADAPTER_DIR
     if not (adapter / "adapter_model.safetensors").is_file():
         raise TrainingError(f"AutoTrain finished without writing an adapter to {adapter}")
-    # SFT packs examples into full blocks, so every optimizer step sees exactly this many tokens
-    train_tokens = recorder.steps * spec.batch_size * spec.gradient_accumulation * spec.block_size
+    train_tokens = recorder.steps * recorder.tokens_per_step
     return TrainResult(
         adapter_dir=adapter,
         steps=recorder.steps,
@@ -183,29 +188,59 @@ def _hooked_autotrain(recorder: _Recorder, spec: TrainSpec) -> Iterator[None]:
 
     def training_args(config, logging_steps):
         args = configure_training_args(config, logging_steps)
-        args.update(save_strategy="no", report_to="none", data_seed=spec.seed, use_cpu=not torch.cuda.is_available())
+        # disable_tqdm: progress is ours (harness.progress); its bar and loss prints are noise
+        args.update(save_strategy="no", report_to="none", data_seed=spec.seed, use_cpu=not torch.cuda.is_available(),
+                    disable_tqdm=True)
         if spec.max_steps is not None:
             args["max_steps"] = spec.max_steps
         return args
 
     utils.get_callbacks, utils.configure_training_args = callbacks, training_args
-    log_dir = Path("logs")  # cwd is the training output directory here
-    log_dir.mkdir(exist_ok=True)
-    sink = logger.add(log_dir / "autotrain.log", level="INFO")
+    # AutoTrain logs through loguru to stdout and the Trainer prints; both go to logging
+    # ("autotrain"), which the CLI sends to the run log (and to the terminal with -v).
+    # AutoTrain's own stdout sink is removed for good: AutoTrain runs nowhere but here.
+    logger.remove()
+    sink = logger.add(_to_logging, level="INFO", format="{message}")
+    lines = _LogLines(autotrain_log)
     try:
-        yield
+        with contextlib.redirect_stdout(lines), contextlib.redirect_stderr(lines):
+            yield
     finally:
         utils.get_callbacks, utils.configure_training_args = get_callbacks, configure_training_args
         with contextlib.suppress(ValueError):
             logger.remove(sink)
 
 
+autotrain_log = logging.getLogger("autotrain")
+
+
+def _to_logging(message) -> None:
+    """loguru sink; loguru's numbers for the standard levels are the logging module's."""
+    record = message.record
+    autotrain_log.log(max(record["level"].no, logging.DEBUG), "%s", record["message"])
+
+
+class _LogLines(io.TextIOBase):
+    """A text stream that logs each complete line it is given (for print() inside AutoTrain)."""
+
+    def __init__(self, target: logging.Logger):
+        self.target, self.pending = target, ""
+
+    def write(self, text: str) -> int:
+        *complete, self.pending = (self.pending + text).split("\n")
+        for line in complete:
+            if line.strip():
+                self.target.info("%s", line.rstrip())
+        return len(text)
+
+
 class _Recorder(TrainerCallback):
     """Trainer callback: keeps the loss history, times steps, and computes validation loss on our
     held-out split every `eval_every` steps (and at the end), feeding `on_validation`."""
 
-    def __init__(self, inputs, answers, tokenizer, eval_every, on_validation):
+    def __init__(self, inputs, answers, tokenizer, eval_every, on_validation, tokens_per_step):
         self.inputs, self.answers, self.tokenizer = inputs, answers, tokenizer
+        self.tokens_per_step = tokens_per_step
         self.eval_every, self.on_validation = eval_every, on_validation
         self.history: list[dict] = []
         self.step_end_seconds: list[float] = []
@@ -214,6 +249,7 @@ class _Recorder(TrainerCallback):
         self.stopped_early = False
         self.train_seconds = self.validation_seconds = 0.0
         self._started = 0.0
+        self.task: progress.Task | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._started = time.perf_counter()
@@ -222,10 +258,13 @@ class _Recorder(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs:
             self.history.append({"step": state.global_step, **{k: v for k, v in logs.items() if k != "total_flos"}})
+        if logs and "loss" in logs:
+            self._show(state)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         self.steps = state.global_step
         self.step_end_seconds.append(time.perf_counter() - self._started - self.validation_seconds)
+        self._show(state)
         last = state.global_step >= state.max_steps
         # at the last step the budget is spent: report the value, never stop "early"
         due = state.global_step % self.eval_every == 0 or last
@@ -238,6 +277,18 @@ class _Recorder(TrainerCallback):
         self.train_seconds = time.perf_counter() - self._started - self.validation_seconds
         if not self.valid_losses or self.valid_losses[-1]["step"] != state.global_step:
             self._validate(state.global_step, model, final=True)
+
+    def _show(self, state) -> None:
+        if self.task is None:
+            return
+        self.task.total = state.max_steps
+        losses = [h["loss"] for h in self.history if "loss" in h]
+        figures = {"loss": f"{losses[-1]:.4g}"} if losses else {}
+        if self.step_end_seconds:
+            figures["tokens/s"] = f"{self.steps * self.tokens_per_step / max(self.step_end_seconds[-1], 1e-9):.0f}"
+        if self.valid_losses:
+            figures["valid loss"] = f"{self.valid_losses[-1]['loss']:.4g}"
+        self.task.update(self.steps, **figures)
 
     def _validate(self, step: int, model, final: bool = False) -> bool:
         if not self.inputs:

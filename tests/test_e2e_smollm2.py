@@ -36,4 +36,4 @@ def test_sqlcoder_style_run_on_smollm2(tmp_path, monkeypatch, capsys):
     base_model = AutoModelForCausalLM.from_pretrained(results["model"]["dir"])
     assert PeftModel.from_pretrained(base_model, run_dir / "adapter").peft_config["default"].r == 16
     assert (run_dir / "report.md").is_file()
-    assert "done: results in" in capsys.readouterr().out
+    assert "verdict: " in capsys.readouterr().out

@@ -45,6 +45,12 @@ def load_splits(spec: DataSpec, base_dir: Path = Path(".")) -> tuple[Splits, Dat
     if spec.split.holdout is not None:
         held, examples = hold_out(examples, spec.split.holdout, spec.split.seed)
         evaluation_only[spec.split.holdout.name] = held
+    held_out = _count(spec.split.valid, len(examples), "valid") + _count(spec.split.test, len(examples), "test")
+    if spec.subset is not None and spec.subset <= held_out:
+        raise UserError(
+            f"data.subset: {spec.subset} rows cannot hold the held-out splits (valid + test = {held_out}) "
+            "and leave rows to train on; raise data.subset or lower data.split.valid/test"
+        )
     if spec.subset is not None and spec.subset < len(examples):
         examples = random.Random(spec.split.seed).sample(examples, spec.subset)
     splits, dropped = split_examples(examples, spec.split)

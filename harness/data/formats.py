@@ -38,6 +38,7 @@ def to_examples(rows: list[dict[str, Any]], spec: RowFormat, where: str = "data"
     """`where` names the spec field and `source` the file in error messages; a row's relative
     `db_path` and `db_folder` are resolved against `rows_dir` (the file's folder)."""
     fmt = detect_format(set(rows[0]), spec, where)
+    _check_columns(fmt, set(rows[0]), spec, where, source)
     convert = _CONVERTERS[fmt]
     databases = _Databases(spec, where, rows_dir)
     examples = []
@@ -98,6 +99,24 @@ class _Databases:
         if path not in self.checked:
             self.checked[path] = path.is_file()
         return self.checked[path]
+
+
+def _check_columns(fmt: str, columns: set[str], spec: RowFormat, where: str, source: str) -> None:
+    """The columns a format reads must exist, named by the spec field that chose them."""
+    template_fields = [f for _, f, _, _ in string.Formatter().parse(spec.prompt_template or "") if f]
+    needed: list[tuple[str, str]] = {
+        "text": [("text_column", spec.text_column)],
+        "instruction": [("instruction_column", spec.instruction_column), ("response_column", spec.response_column)],
+        "llama2-sql": [("format", "input"), ("format", "output")],
+        "template": [("answer_column", spec.answer_column or "")] + [("prompt_template", f) for f in template_fields],
+        "question-sql": [("question_column", spec.question_column), ("sql_column", spec.sql_column)],
+    }[fmt]
+    for field, column in needed:
+        if column not in columns:
+            raise UserError(
+                f"{where}.{field}: column '{column}' is not in {source} (its columns: {', '.join(sorted(columns))}); "
+                "fix the column name in the spec or the file"
+            )
 
 
 def _digest(prompt: str, answer: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ def read_rows(source: str, base_dir: Path, hub_split: str = "train") -> list[dic
     if source.startswith("builtin:"):
         raise UserError(f"data.source: unknown built-in dataset '{source}' (available: {', '.join(BUILTINS)})")
     path = source_path(source, base_dir)
+    if path.is_dir():
+        raise UserError(f"data.source: {path} is a directory; point it at a .jsonl, .json, .csv or .parquet file")
     if path.suffix in _FILE_LOADERS:
         return read_file(path, "data.source")
     if path.exists():
@@ -40,26 +44,54 @@ def read_file(path: Path, field: str) -> list[dict[str, Any]]:
         raise UserError(f"{field}: {path} has unsupported type; use .jsonl, .json, .csv or .parquet")
     if not path.is_file():
         raise UserError(f"{field}: file {path} not found")
-    rows = _read_jsonl(path, field) if path.suffix == ".jsonl" else _read_with_datasets(path, field)
+    text = _check_text_file(path, field)
+    rows = _parse_jsonl(text, path, field) if path.suffix == ".jsonl" else _read_with_datasets(path, field)
     if not rows:
         raise UserError(f"{field}: {path} has no rows")
     return rows
 
 
-def _read_jsonl(path: Path, field: str) -> list[dict[str, Any]]:
-    """Line by line, so a broken row is reported with its line number; row i is line i + 1."""
+def _parse_jsonl(text: str, path: Path, field: str) -> list[dict[str, Any]]:
+    """One row per non-blank line; a bad line is named by its number."""
     rows = []
-    lines = path.read_text(encoding="utf-8").rstrip("\n").split("\n")
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise UserError(f"{field}: {path} line {number} is not valid JSON ({exc.msg}); "
-                            "each line must hold one JSON object") from None
+            raise UserError(f"{field}: {path} line {number} is not valid JSON ({exc.msg}, column {exc.colno})") from None
         if not isinstance(row, dict):
-            raise UserError(f"{field}: {path} line {number} is not a JSON object")
+            raise UserError(f"{field}: {path} line {number} is not a JSON object; each line must be one row {{...}}")
         rows.append(row)
-    return rows if lines != [""] else []
+    return rows
+
+
+def _check_text_file(path: Path, field: str) -> str:
+    """Find the first unreadable row ourselves: `datasets` reports a bad JSON line or a short CSV
+    row as a parser traceback without its line number."""
+    if path.suffix == ".parquet":
+        return ""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{field}: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not text.strip():
+        raise UserError(f"{field}: {path} is empty; it needs at least one row")
+    if path.suffix == ".json":
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{field}: {path} line {exc.lineno} is not valid JSON ({exc.msg}, column {exc.colno})") from None
+    elif path.suffix == ".csv":
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader)
+        for row in reader:
+            if row and len(row) != len(header):
+                raise UserError(
+                    f"{field}: {path} line {reader.line_num} has {len(row)} fields, the header has {len(header)}"
+                )
+    return text
 
 
 def _read_with_datasets(path: Path, field: str) -> list[dict[str, Any]]:

@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 
+from harness import progress
+
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -46,21 +48,24 @@ class Generations:
 
 
 @torch.no_grad()
-def generate(model, tokenizer, inputs: list[str], *, max_new_tokens: int, batch_size: int) -> Generations:
+def generate(model, tokenizer, inputs: list[str], *, max_new_tokens: int, batch_size: int, label: str = "generate") -> Generations:
     """Batched greedy decoding. Prompts are batched by length (less padding) and results returned
-    in input order."""
+    in input order. `label` names the progress shown while it runs."""
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
     outputs: list[str] = [""] * len(inputs)
     counts: list[int] = [0] * len(inputs)
     started = _now(model)
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        enc = tokenizer([inputs[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-        enc = enc.to(model.device)
-        new = _greedy(model, tokenizer, enc, max_new_tokens)[:, enc["input_ids"].shape[1] :]
-        for row, i in zip(new.tolist(), idx):
-            counts[i] = _until_stop(row, tokenizer.eos_token_id)
-            outputs[i] = tokenizer.decode(row[: counts[i]], skip_special_tokens=True).strip()
+    with progress.task(label, len(inputs), "answers") as task:
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            enc = tokenizer([inputs[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = enc.to(model.device)
+            new = _greedy(model, tokenizer, enc, max_new_tokens)[:, enc["input_ids"].shape[1] :]
+            for row, i in zip(new.tolist(), idx):
+                counts[i] = _until_stop(row, tokenizer.eos_token_id)
+                outputs[i] = tokenizer.decode(row[: counts[i]], skip_special_tokens=True).strip()
+            rate = sum(counts) / max(_now(model) - started, 1e-9)
+            task.update(start + len(idx), **{"tokens/s": f"{rate:.0f}"})
     return Generations(outputs=outputs, output_tokens=counts, seconds=_now(model) - started)
 
 

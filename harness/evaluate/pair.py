@@ -73,7 +73,8 @@ def run_model(
     model, tokenizer = load_model(model_dir, adapter_dir, dtype)
     inputs = [render_prompt(tokenizer, prompt, ex.prompt) for ex in examples]
     log.info("%s: generating %d answers (batch %d, greedy, <= %d tokens)", label, len(inputs), spec.batch_size, spec.max_new_tokens)
-    gens = generate(model, tokenizer, inputs, max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size)
+    gens = generate(model, tokenizer, inputs, max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size,
+                    label=label)
     scores: dict[str, list[float | None]] = {}
     for output, ex in zip(gens.outputs, examples):
         for metric in metrics:

@@ -1,0 +1,33 @@
+"""Every check `harness run` makes before it creates anything, in one place: `harness validate`
+runs exactly these, so a spec that validates cannot fail later on input the user could fix.
+
+Cheap on purpose: data is read and split, but no model weights are loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.data import DataInfo, Splits, load_splits
+from harness.models import check_model_source
+from harness.search import check_storage
+from harness.spec import Spec
+from harness.train import check_hardware
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What the checks had to build anyway, handed on so `run` does not read the data twice."""
+
+    splits: Splits
+    data_info: DataInfo
+
+
+def preflight(spec: Spec) -> Checked:
+    """Raise the first `UserError` a run of `spec` would meet before training."""
+    check_hardware(spec.train)
+    splits, data_info = load_splits(spec.data, spec.base_dir)
+    check_model_source(spec.model, spec.base_dir)
+    if spec.search is not None and spec.search.enabled and spec.search.storage:
+        check_storage(spec.search.storage)
+    return Checked(splits=splits, data_info=data_info)
