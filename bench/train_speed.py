@@ -132,7 +132,7 @@ def plain_model(model_dir: Path, gradient_checkpointing: bool):
 
     from harness.spec import LoraSpec
 
-    model = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
+    model = LlamaForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     model.config.use_cache = False
     if gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -78,12 +78,22 @@ def _from_gguf(gguf: Path) -> Path:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, torch_dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        _drop_gguf_quantizer(model)
         fix_special_tokens(tokenizer, model)
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
 
     return _cached(target, build)
+
+
+def _drop_gguf_quantizer(model) -> None:
+    """transformers >= 5.17 keeps the GGUF quantizer on a model it already dequantised to plain
+    tensors, and `save_pretrained` then refuses; the weights need nothing from it."""
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer = None
+        with contextlib.suppress(AttributeError):
+            del model.config.quantization_config
 
 
 def fix_special_tokens(tokenizer, model) -> None:
