@@ -1,7 +1,7 @@
 """Turn `model.source` into a local checkpoint directory every later stage can load offline.
 
 Sources: the embedded SmolLM2 GGUF (`builtin:smollm2-135m-instruct`), any `.gguf` file, a local
-checkpoint directory, a hub id, or `tiny` (random LLaMA for tests). GGUF and tiny models are
+checkpoint directory, a hub id, or `tiny` (a random model of a chosen architecture, for tests). GGUF and tiny models are
 materialised once into the cache and reused; each cache entry appears atomically.
 """
 
@@ -111,24 +111,39 @@ def fix_special_tokens(tokenizer, model) -> None:
         config.pad_token_id = tokenizer.pad_token_id
 
 
+# transformers' model_type for each `model.tiny.architecture` (Gemma 3's text-only model is gemma3_text)
+_TINY_MODEL_TYPES = {
+    "llama": "llama",
+    "qwen2": "qwen2",
+    "qwen3": "qwen3",
+    "gemma3": "gemma3_text",
+    "smollm3": "smollm3",
+    "mistral": "mistral",
+    "phi3": "phi3",
+}
+
+
 def _tiny(spec: ModelSpec) -> Path:
     tiny = spec.tiny
-    key = hashlib.sha256(f"v3{tiny.model_dump_json()}".encode()).hexdigest()[:12]
-    target = cache_root() / "models" / f"tiny-llama-{key}"
+    key = hashlib.sha256(f"v4{tiny.model_dump_json()}".encode()).hexdigest()[:12]
+    target = cache_root() / "models" / f"tiny-{tiny.architecture}-{key}"
     tokenizer_dir = _from_gguf(_embedded_gguf())
 
     def build(out: Path) -> None:
         import torch
-        from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-        config = LlamaConfig(
+        config = AutoConfig.for_model(
+            _TINY_MODEL_TYPES[tiny.architecture],
             vocab_size=len(tokenizer),
             hidden_size=tiny.hidden_size,
             intermediate_size=tiny.intermediate_size,
             num_hidden_layers=tiny.layers,
             num_attention_heads=tiny.heads,
             num_key_value_heads=tiny.heads,
+            head_dim=tiny.hidden_size // tiny.heads,  # several families default to a fixed 128 or 256
+            query_pre_attn_scalar=tiny.hidden_size // tiny.heads,  # Gemma 3 scales attention by it
             max_position_embeddings=2048,
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
@@ -139,7 +154,7 @@ def _tiny(spec: ModelSpec) -> Path:
             initializer_range=0.2,
         )
         torch.manual_seed(tiny.seed)
-        model = LlamaForCausalLM(config)
+        model = AutoModelForCausalLM.from_config(config)
         # pad == eos here, and nn.Embedding zeroes the padding row: with tied embeddings the eos
         # logit would be stuck at 0 and a tuned tiny model could never learn to stop.
         with torch.no_grad():
