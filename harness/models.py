@@ -195,8 +195,13 @@ def _cached(target: Path, build) -> Path:
     return target
 
 
+def _hub_revision(model_dir: Path) -> str | None:
+    """The commit hash of a model resolved from the Hugging Face cache (`.../snapshots/<commit>`)."""
+    return model_dir.name if model_dir.parent.name == "snapshots" else None
+
+
 def describe_model(model_dir: Path) -> dict:
-    """Provenance for results: architecture, size and a weights hash."""
+    """Provenance for results: architecture, size, a weights hash and, for hub models, the commit."""
     config = json.loads((model_dir / "config.json").read_text())
     weights = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin"))
     digest = hashlib.sha256()
@@ -211,4 +216,5 @@ def describe_model(model_dir: Path) -> dict:
         "layers": config.get("num_hidden_layers"),
         "vocab_size": config.get("vocab_size"),
         "weights_sha256_head": digest.hexdigest()[:16],
+        "revision": _hub_revision(model_dir),
     }
