@@ -47,7 +47,7 @@ class TinyModel(_Section):
 
 
 class ModelSpec(_Section):
-    """`source` is one of: `builtin:smollm2-135m-instruct`, `tiny`, a local checkpoint directory,
+    """`source` is one of: `builtin:smollm2-135m-instruct`, `builtin:gemma3-270m`, `tiny`, a local checkpoint directory,
     a `.gguf` file, or a hub id (`org/name`, needs internet)."""
 
     source: str = "builtin:smollm2-135m-instruct"
