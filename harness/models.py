@@ -1,8 +1,9 @@
 """Turn `model.source` into a local checkpoint directory every later stage can load offline.
 
-Sources: the embedded GGUFs (`builtin:smollm2-135m-instruct`, `builtin:gemma3-270m`), any `.gguf` file, a local
-checkpoint directory, a hub id, or `tiny` (a random model of a chosen architecture, for tests). GGUF and tiny models are
-materialised once into the cache and reused; each cache entry appears atomically.
+Sources: the embedded GGUFs (`builtin:smollm2-135m-instruct`, `builtin:gemma3-270m`), any `.gguf`
+file, a local checkpoint directory, a hub id, or `tiny` (a random model of a chosen architecture,
+for tests). GGUF and tiny models are materialised once into the cache and reused; each cache entry
+appears atomically.
 """
 
 from __future__ import annotations

@@ -47,8 +47,9 @@ class TinyModel(_Section):
 
 
 class ModelSpec(_Section):
-    """`source` is one of: `builtin:smollm2-135m-instruct`, `builtin:gemma3-270m`, `tiny`, a local checkpoint directory,
-    a `.gguf` file, or a hub id (`org/name`, needs internet)."""
+    """`source` is one of: `builtin:smollm2-135m-instruct`, `builtin:gemma3-270m`, `tiny`, a local
+    checkpoint directory, a `.gguf` file, or a hub id (`org/name`: needs internet unless it is
+    already in the local Hugging Face cache)."""
 
     source: str = "builtin:smollm2-135m-instruct"
     revision: str | None = None
