@@ -79,7 +79,7 @@ def run_harness(v: Variant, model_dir: Path, splits, prompt, args, work: Path) -
     )
     out = work / f"harness-gc{int(v.gradient_checkpointing)}-{v.block}x{v.batch}"
     result = train(model_dir, splits, spec, prompt, out)
-    tokens = v.batch * v.block  # SFT packs: every row is a full block
+    tokens = v.batch * v.block  # what a step holds when every packed row is a full block
     ends = result.step_end_seconds  # steady rate: the warm-up steps are left out
     timed = result.steps - args.warmup
     seconds = (ends[-1] - ends[args.warmup - 1]) / timed if args.warmup else ends[-1] / timed
@@ -87,7 +87,7 @@ def run_harness(v: Variant, model_dir: Path, splits, prompt, args, work: Path) -
         "steps": timed,
         "seconds_per_step": seconds,
         "tokens_per_step": tokens,
-        "real_tokens_per_step": tokens,
+        "real_tokens_per_step": result.train_tokens / result.steps,  # as the Trainer counted them
         "harness_reported_tokens_per_s": result.tokens_per_second,
     }
 
@@ -132,7 +132,7 @@ def plain_model(model_dir: Path, gradient_checkpointing: bool):
 
     from harness.spec import LoraSpec
 
-    model = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
+    model = LlamaForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     model.config.use_cache = False
     if gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

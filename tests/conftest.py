@@ -6,8 +6,8 @@ so a machine that silently lacks one of them cannot pass CI.
 
 from __future__ import annotations
 
-import sqlite3
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from huggingface_hub import scan_cache_dir
 from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
 from harness.errors import UserError
-from harness.models import resolve_model
+from harness.models import describe_model, resolve_model
 from harness.spec import ModelSpec, TinyModel
 
 
@@ -39,3 +45,38 @@ def test_offline_hub_id_fails_with_the_id_and_what_to_do(monkeypatch):
 def test_local_directory_without_config_is_rejected(tmp_path):
     with pytest.raises(UserError, match="no config.json"):
         resolve_model(ModelSpec(source=str(tmp_path)))
+
+
+def _put_in_hub_cache(model_dir: Path, hub_cache: Path, repo_id: str, commit: str) -> Path:
+    """Lay a checkpoint out as `huggingface_hub` caches a download: snapshots/<commit> + refs/main."""
+    repo = hub_cache / f"models--{repo_id.replace('/', '--')}"
+    shutil.copytree(model_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    return repo
+
+
+def test_hub_id_in_the_local_cache_resolves_offline_with_its_commit(tmp_path):
+    repo_id, commit = "tiny-org/tiny-llama", "0123456789abcdef0123456789abcdef01234567"
+    hub_cache = tmp_path / "hub"
+    tiny_dir = resolve_model(ModelSpec(source="tiny"))
+    _put_in_hub_cache(tiny_dir, hub_cache, repo_id, commit)
+    assert [r.repo_id for r in scan_cache_dir(hub_cache).repos] == [repo_id]  # the layout huggingface_hub reads
+    # huggingface_hub reads HF_HUB_OFFLINE and HF_HUB_CACHE at import: a fresh process, as a user runs it
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(hub_cache)}
+    script = (
+        "import json, sys; from harness.models import resolve_model, describe_model; from harness.spec import ModelSpec; "
+        "print(json.dumps(describe_model(resolve_model(ModelSpec(source=sys.argv[1], revision=sys.argv[2] or None)))))"
+    )
+    for revision in ("", commit):
+        done = subprocess.run([sys.executable, "-c", script, repo_id, revision], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        described = json.loads(done.stdout.splitlines()[-1])
+        assert described["revision"] == commit
+        assert described["dir"] == str(hub_cache / f"models--{repo_id.replace('/', '--')}" / "snapshots" / commit)
+    done = subprocess.run([sys.executable, "-c", script, repo_id, "f" * 40], env=env, capture_output=True, text=True)
+    assert done.returncode != 0 and f"cannot fetch '{repo_id}'" in done.stderr
+
+
+def test_models_outside_the_hub_cache_have_no_revision():
+    assert describe_model(resolve_model(ModelSpec(source="tiny")))["revision"] is None

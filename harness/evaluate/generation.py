@@ -23,7 +23,7 @@ def load_model(model_dir: Path, adapter_dir: Path | None = None, dtype: str = "f
     """Base model, or base + LoRA merged (no adapter indirection left at inference time).
     `merge=False` keeps the PeftModel so the adapter can be switched off and on (`measure_latency_pair`)."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=_DTYPES[dtype]).to(device)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=_DTYPES[dtype]).to(device)
     if adapter_dir is not None:
         from peft import PeftModel
 

@@ -1,0 +1,142 @@
+"""GPU readiness: bf16 LoRA and int4 QLoRA train a few steps and evaluate, with MFU and peak memory.
+
+For each mode the real path runs: `harness.train.train` (AutoTrain -> TRL, `mixed_precision: bf16`,
+`quantization: none` or `int4` through bitsandbytes), then the evaluator's base-vs-tuned generation
+and perplexity in bf16. MFU = 4·N·T and 6·N·T FLOPs per second of steady training (warm-up steps
+left out) over the bf16 matmul peak measured on this GPU in the same process; peak GPU memory is
+`torch.cuda.max_memory_allocated` over the training call.
+
+Needs a CUDA GPU and `pip install -e ".[gpu]"` (bitsandbytes). Example, from the repo root:
+    python -m bench.gpu_check --source builtin:gemma3-270m --json gpu.json
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import common, machine
+
+MODES = {"bf16": "none", "qlora-int4": "int4"}  # name -> train.quantization (both run in bf16)
+
+
+def bf16_matmul_peak(n: int = 8192, repeats: int = 5) -> float:
+    """Best bf16 square-matmul FLOP/s on the GPU (2n³ per product), after a warm-up."""
+    import torch
+
+    a, b = (torch.randn(n, n, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+    torch.mm(a, b)
+    torch.cuda.synchronize()
+    best = 0.0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(10):
+            torch.mm(a, b)
+        torch.cuda.synchronize()
+        best = max(best, 10 * 2 * n**3 / (time.perf_counter() - started))
+    return best
+
+
+def run_mode(name: str, quantization: str, model_dir: Path, splits, prompt, args, work: Path, n_params: int, peak: float) -> dict:
+    import torch
+
+    from harness.evaluate import evaluate_pair
+    from harness.spec import EvaluationSpec, TrainSpec
+    from harness.train import train
+
+    spec = TrainSpec(
+        max_steps=args.warmup + args.steps,
+        batch_size=args.batch,
+        block_size=args.block,
+        mixed_precision="bf16",
+        quantization=quantization,
+        eval_every=10**6,
+        eval_examples=1,
+    )
+    torch.cuda.reset_peak_memory_stats()
+    result = train(model_dir, splits, spec, prompt, work / name)
+    peak_memory = torch.cuda.max_memory_allocated()
+    ends = result.step_end_seconds
+    seconds_per_step = (ends[-1] - ends[args.warmup - 1]) / (result.steps - args.warmup)
+    tokens_per_s = result.train_tokens / result.steps / seconds_per_step
+    evaluation = evaluate_pair(
+        model_dir,
+        result.adapter_dir,
+        splits.test,
+        prompt,
+        EvaluationSpec(metrics=["sql", "perplexity"], max_new_tokens=64, batch_size=16, bootstrap_resamples=200),
+        dtype="bfloat16",
+    )
+    metrics = evaluation["metrics"]
+    return {
+        "mode": name,
+        "steps": result.steps,
+        "seconds_per_step": seconds_per_step,
+        "tokens_per_s": tokens_per_s,
+        "mfu_4nt": 4 * n_params * tokens_per_s / peak,
+        "mfu_6nt": 6 * n_params * tokens_per_s / peak,
+        "peak_gpu_memory_gib": peak_memory / 2**30,
+        "execution_match": {side: metrics["execution_match"][side] for side in ("base", "tuned")},
+        "perplexity_answer": {side: metrics["perplexity_answer"][side] for side in ("base", "tuned")},
+    }
+
+
+def main() -> None:
+    p = common.parser(__doc__.splitlines()[0], threads=False)
+    p.add_argument("--source", default="builtin:gemma3-270m", help="model.source to train (any the harness accepts)")
+    p.add_argument("--steps", type=int, default=8, help="timed optimizer steps per mode")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--block", type=int, default=512)
+    p.add_argument("--test", type=int, default=32, help="test questions evaluated per mode")
+    args = p.parse_args()
+
+    import torch
+
+    if not torch.cuda.is_available():
+        sys.exit("gpu_check: no CUDA GPU visible (torch.cuda.is_available() is False); run it on a GPU machine")
+    common.quiet_libraries()
+
+    from bench.train_speed import base_params
+    from harness.data import load_splits
+    from harness.models import resolve_model
+    from harness.spec import DataSpec, ModelSpec, SplitSpec
+
+    model_dir = resolve_model(ModelSpec(source=args.source))
+    splits, _ = load_splits(DataSpec(source="builtin:sql", subset=1200, split=SplitSpec(valid=8, test=args.test, group_by="group")))
+    n_params = base_params(model_dir)
+    peak = bf16_matmul_peak()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="gpu-check-") as work:
+        for name, quantization in MODES.items():
+            common.progress(f"[gpu_check] {name} ...")
+            rows.append(run_mode(name, quantization, model_dir, splits, common.demo_prompt(), args, Path(work), n_params, peak))
+    body = common.table(
+        ["mode", "s/step", "train tok/s", "MFU 4NT", "MFU 6NT", "peak GPU GiB", "exec match base → tuned", "answer ppl base → tuned"],
+        [
+            (
+                r["mode"],
+                r["seconds_per_step"],
+                r["tokens_per_s"],
+                common.pct(r["mfu_4nt"]),
+                common.pct(r["mfu_6nt"]),
+                r["peak_gpu_memory_gib"],
+                f"{r['execution_match']['base']:.2f} → {r['execution_match']['tuned']:.2f}",
+                f"{r['perplexity_answer']['base']:.2f} → {r['perplexity_answer']['tuned']:.2f}",
+            )
+            for r in rows
+        ],
+    )
+    notes = (
+        f"{torch.cuda.get_device_name()}; N = {n_params / 1e6:.1f} M ({args.source}); bf16 matmul peak "
+        f"{peak / 1e12:.1f} TFLOP/s (8192², measured here); batch {args.batch} × block {args.block}, "
+        f"{args.steps} timed steps after {args.warmup}."
+    )
+    common.emit(args, "GPU check (bf16 LoRA, int4 QLoRA)", machine.facts(), [("Results", body + "\n\n" + notes)],
+                {"peak_bf16_flops": peak, "base_params": n_params, "results": rows})
+
+
+if __name__ == "__main__":
+    main()
