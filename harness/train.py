@@ -33,6 +33,7 @@ from harness.scoring import mean_loss, score_answers
 from harness.spec import PromptSpec, TrainSpec
 
 ADAPTER_DIR = "adapter"
+_AUTOTRAIN_LOG = logging.getLogger("autotrain")  # AutoTrain's loguru records and prints, re-logged
 # (optimizer step, validation loss) -> True to stop training now (e.g. an Optuna prune).
 ValidationHook = Callable[[int, float], bool]
 
@@ -206,7 +207,7 @@ def _hooked_autotrain(recorder: _Recorder, spec: TrainSpec) -> Iterator[None]:
     # AutoTrain's own stdout sink is removed for good: AutoTrain runs nowhere but here.
     logger.remove()
     sink = logger.add(_to_logging, level="INFO", format="{message}")
-    lines = _LogLines(autotrain_log)
+    lines = _LogLines(_AUTOTRAIN_LOG)
     try:
         with contextlib.redirect_stdout(lines), contextlib.redirect_stderr(lines):
             yield
@@ -216,13 +217,11 @@ def _hooked_autotrain(recorder: _Recorder, spec: TrainSpec) -> Iterator[None]:
             logger.remove(sink)
 
 
-autotrain_log = logging.getLogger("autotrain")
-
 
 def _to_logging(message) -> None:
     """loguru sink; loguru's numbers for the standard levels are the logging module's."""
     record = message.record
-    autotrain_log.log(max(record["level"].no, logging.DEBUG), "%s", record["message"])
+    _AUTOTRAIN_LOG.log(max(record["level"].no, logging.DEBUG), "%s", record["message"])
 
 
 class _LogLines(io.TextIOBase):
