@@ -37,7 +37,6 @@ log = logging.getLogger("harness")
 # adapter dir -> {metric name: value} on the validation split; injected by the pipeline so the
 # search never depends on the evaluator.
 ScoreFn = Callable[[Path], dict[str, float]]
-_LOWER_IS_BETTER = ("loss", "perplexity", "latency", "_mb", "_s")
 _HEARTBEAT_S = 10
 with warnings.catch_warnings():  # experimental in name only; it is Optuna's documented recipe
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -73,10 +72,6 @@ class SearchResult:
 
 def search_area(spec: Spec, runs_dir: Path) -> Path:
     return runs_dir / spec.project / "search"
-
-
-def default_direction(objective: str) -> str:
-    return "minimize" if objective.endswith(_LOWER_IS_BETTER) else "maximize"
 
 
 def study_name(spec: Spec) -> str:
@@ -127,9 +122,6 @@ def open_study(spec: Spec, area: Path) -> optuna.Study:
     area.mkdir(parents=True, exist_ok=True)
     url = storage_url(spec, area)
     storage = _connect(url)
-    directions = [s.direction or default_direction(s.objective)]
-    if s.second_objective:
-        directions.append("minimize")
     shared = s.storage is not None and not url.startswith("sqlite")
     seed = s.seed if not shared else (s.seed * 1_000_003 + os.getpid()) % 2**31  # workers must not mirror each other
     sampler = optuna.samplers.TPESampler(seed=seed) if s.sampler == "tpe" else optuna.samplers.RandomSampler(seed=seed)
@@ -138,7 +130,7 @@ def open_study(spec: Spec, area: Path) -> optuna.Study:
         storage=storage,
         sampler=sampler,
         pruner=_pruner(s, spec.train),
-        directions=directions,
+        directions=s.directions,
         load_if_exists=True,
     )
 
@@ -171,6 +163,8 @@ def run_trials(
         catch=(Exception,),
         gc_after_trial=True,
     )
+    if objective.fatal:
+        raise objective.fatal
     return study
 
 
@@ -202,7 +196,9 @@ def summarize(study: optuna.Study, spec: Spec, area: Path) -> SearchResult:
         reasons = "; ".join(sorted({t.user_attrs.get("fail_reason", "?") for t in study.trials if t.state == TrialState.FAIL}))
         raise UserError(f"search: no trial of study {study.study_name} completed ({reasons or 'none ran'})")
     multi = len(study.directions) > 1
-    best = min(study.best_trials, key=lambda t: t.values[1]) if multi else study.best_trial
+    # of the Pareto front, the trial best on the second objective (e.g. the smallest adapter)
+    sign = 1 if multi and study.directions[1] == optuna.study.StudyDirection.MINIMIZE else -1
+    best = min(study.best_trials, key=lambda t: sign * t.values[1]) if multi else study.best_trial
     best_spec = apply_params(spec.train, best.params)  # full budget: trial_train was for trials only
     adapter = Path(best.user_attrs.get("adapter_dir", ""))
     reuse = not s.trial_train and (adapter / "adapter_config.json").is_file()
@@ -249,8 +245,9 @@ def apply_params(base: TrainSpec, params: dict[str, Any]) -> TrainSpec:
 class _Objective:
     def __init__(self, spec: Spec, model_dir: Path, splits: Splits, area: Path, score_fn: ScoreFn | None):
         self.spec, self.model_dir, self.splits, self.area, self.score_fn = spec, model_dir, splits, area, score_fn
+        self.fatal: UserError | None = None
 
-    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         s = self.spec.search
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         params = {name: _suggest(trial, name, p) for name, p in s.space.items()}
@@ -280,26 +277,38 @@ class _Objective:
             raise optuna.TrialPruned(f"pruned at step {result.steps}")
         (out_dir / "train_result.json").write_text(json.dumps(result.to_dict(), default=str))
         trial.set_user_attr("adapter_dir", str(result.adapter_dir.resolve()))
-        value = self._objective_value(result)
-        if not math.isfinite(value):
-            raise FloatingPointError(f"objective {s.objective} is {value}")
-        if not multi:
-            return value
-        return value, self._second_value(result)
+        try:
+            values = self._objective_values(result)
+        except ObjectiveUnavailable as exc:  # every later trial would fail the same way: stop now
+            trial.set_user_attr("fail_reason", str(exc))
+            self.fatal = UserError(f"search: {exc}; stopped the study after trial {trial.number}")
+            trial.study.stop()
+            raise
+        for name, value in zip(s.objectives, values):
+            if not math.isfinite(value):
+                raise FloatingPointError(f"objective {name} is {value}")
+        return values[0] if len(values) == 1 else tuple(values)
 
-    def _objective_value(self, result: TrainResult) -> float:
-        name = self.spec.search.objective
-        if name == "valid_loss":
-            return result.valid_losses[-1]["loss"]
-        scores = self.score_fn(result.adapter_dir)
-        if name not in scores:
-            raise UserError(f"search.objective: '{name}' is not among the validation metrics ({', '.join(sorted(scores))})")
-        return scores[name]
+    def _objective_values(self, result: TrainResult) -> list[float]:
+        scores: dict[str, float] | None = None
+        values = []
+        for name in self.spec.search.objectives:
+            if name == "valid_loss":
+                value = result.valid_losses[-1]["loss"] if result.valid_losses else None
+            elif name == "adapter_mb":
+                value = (result.adapter_dir / "adapter_model.safetensors").stat().st_size / 2**20
+            else:
+                scores = self.score_fn(result.adapter_dir) if scores is None else scores
+                value = scores.get(name)
+            if value is None:
+                measured = ", ".join(sorted(scores)) if scores else "nothing"
+                raise ObjectiveUnavailable(f"objective '{name}' could not be computed for this trial (measured: {measured})")
+            values.append(value)
+        return values
 
-    def _second_value(self, result: TrainResult) -> float:
-        if self.spec.search.second_objective == "adapter_mb":
-            return (result.adapter_dir / "adapter_model.safetensors").stat().st_size / 2**20
-        return self.score_fn(result.adapter_dir)["latency_ms"]
+
+class ObjectiveUnavailable(Exception):
+    """The objective does not exist for this spec's data (e.g. execution accuracy without databases)."""
 
 
 def _suggest(trial: optuna.Trial, name: str, param) -> Any:

@@ -15,6 +15,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from harness.errors import UserError
 from harness.pipeline import run, search_only
 from harness.search import apply_params, open_study, search_area
 from harness.spec import TrainSpec, parse_spec
@@ -172,10 +173,31 @@ def test_metric_objective_on_the_validation_split_is_maximised(tmp_path):
     assert all(0.0 <= t["values"][0] <= 1.0 for t in result.trials if t["state"] == "complete")
 
 
+def test_perplexity_objective_is_minimised(tmp_path):
+    """Regression: the direction used to come from the name's suffix, so perplexity was maximised."""
+    space = {"lr": {"type": "float", "low": 1e-4, "high": 5e-2, "log": True}}
+    spec_dict = _spec_dict(trials=3, pruner="none", objective="perplexity_answer", space=space)
+    spec_dict["evaluation"]["metrics"] = ["perplexity"]
+    result = search_only(parse_spec(spec_dict), tmp_path)
+    values = {t["number"]: t["values"][0] for t in result.trials if t["state"] == "complete"}
+    assert len(set(values.values())) == 3, values  # three different perplexities to choose from
+    assert result.direction == "minimize"
+    assert values[result.best_trial] == min(values.values())
+
+
+def test_objective_that_cannot_be_computed_stops_the_study_at_once(tmp_path):
+    """execution_match needs databases; WikiSQL rows have none, so no trial can ever measure it."""
+    spec = parse_spec(_spec_dict(trials=4, pruner="none", objective="execution_match"))
+    with pytest.raises(UserError, match=r"objective 'execution_match' could not be computed .*stopped the study after trial 0"):
+        search_only(spec, tmp_path)
+    study = open_study(spec, search_area(spec, tmp_path))
+    assert [t.state for t in study.trials] == [TrialState.FAIL]
+
+
 def test_second_objective_gives_a_pareto_front(tmp_path):
     spec = parse_spec(_spec_dict(trials=3, second_objective="adapter_mb"))
     result = search_only(spec, tmp_path)
     assert result.direction == "minimize,minimize" and result.pareto_front
     sizes = {t["params"]["lora.r"]: t["values"][1] for t in result.trials if t["state"] == "complete"}
-    if len(sizes) == 2:  # rank 8 stores twice the LoRA weights of rank 4
-        assert sizes[8] > sizes[4]
+    assert set(sizes) == {4, 8}, sizes  # this seed samples both ranks
+    assert sizes[8] > sizes[4]  # rank 8 stores twice the LoRA weights of rank 4

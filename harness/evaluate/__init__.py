@@ -27,7 +27,7 @@ log = logging.getLogger("harness")
 class ExactText(Metric):
     """Task-agnostic exact match: the answer string, whitespace-trimmed."""
 
-    name = "exact_match"
+    name = "exact_text"
 
     def score(self, prediction: str, example: Example) -> dict[str, float | None]:
         return {"exact_text": float(prediction.strip() == example.answer.strip())}
@@ -35,7 +35,7 @@ class ExactText(Metric):
 
 def build_metrics(names: list[str]) -> list[Metric]:
     metrics: list[Metric] = []
-    if "exact_match" in names:
+    if "exact_text" in names:
         metrics.append(ExactText())
     if "sql" in names:
         from harness.evaluate.sql import SqlMetric

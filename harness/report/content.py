@@ -8,16 +8,15 @@ Its keys are documented in harness/report/README.md; changing them means bumping
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from harness import metrics as registry
 from harness.report import formatting as fmt
 from harness.report.masking import mask_secrets
 
 SCHEMA_VERSION = 1
-HEADLINE_CANDIDATES = ("execution_match", "exact_match", "exact_text")
 EXAMPLES_PER_KIND = 5
 SMALL_SAMPLE = 30  # below this many paired examples a bootstrap interval is rough
 # Below this, a percentile bootstrap has so few distinct resamples (n=1: one) that its interval
@@ -29,32 +28,7 @@ _ORDINAL_VALUES = ("easy", "medium", "hard", "extra", "extra hard")
 _STATE_WORDS = {"fail": "failed"}  # Optuna's trial states, as the summary sentence says them
 
 
-@dataclass(frozen=True)
-class MetricInfo:
-    label: str
-    kind: str  # a formatting kind (see formatting.py): rate, perplexity, tokens, seconds, number
-    better: str | None  # "higher", "lower", or None where neither is better (output length)
-    short: str = ""  # the name used in the verdict sentence
-
-
-# Table order: accuracy family, perplexity, then output length right beside latency, because a
-# model that says less finishes sooner and the reader must be able to see that.
-METRICS: dict[str, MetricInfo] = {
-    "execution_match": MetricInfo("Execution accuracy", "rate", "higher", "execution accuracy"),
-    "execution_match_subset": MetricInfo("Execution accuracy, extra columns allowed", "rate", "higher"),
-    "executable": MetricInfo("Executable SQL", "rate", "higher"),
-    "exact_match": MetricInfo("Exact match (normalised SQL)", "rate", "higher", "exact-match accuracy"),
-    "structural_match": MetricInfo("Structural match (canonical SQL)", "rate", "higher"),
-    "valid_sql": MetricInfo("Valid SQL (parses)", "rate", "higher"),
-    "exact_text": MetricInfo("Exact text match", "rate", "higher", "exact-text accuracy"),
-    "perplexity_answer": MetricInfo("Perplexity, answer tokens only", "perplexity", "lower"),
-    "perplexity_sequence": MetricInfo("Perplexity, full sequence", "perplexity", "lower"),
-    "output_tokens": MetricInfo("Output length (mean tokens)", "tokens", None),
-    "latency_total_s": MetricInfo("Latency per query (batch 1)", "seconds", "lower"),
-    "latency_ttft_s": MetricInfo("Time to first token (batch 1)", "seconds", "lower"),
-    "latency_tpot_s": MetricInfo("Time per output token (batch 1)", "seconds", "lower"),
-}
-ACCURACY = tuple(name for name, info in METRICS.items() if info.kind == "rate")
+ACCURACY = tuple(key for key, m in registry.METRICS.items() if m.kind == registry.Kind.SHARE)
 
 
 def build(results: dict, spec: dict | None = None) -> dict:
@@ -87,8 +61,8 @@ def build(results: dict, spec: dict | None = None) -> dict:
 
 def _ordered_metrics(metrics: dict) -> list[tuple[str, dict]]:
     """Known metrics in table order, then any others (a new metric still shows up)."""
-    known = [(name, metrics[name]) for name in METRICS if name in metrics]
-    return known + [(name, c) for name, c in metrics.items() if name not in METRICS]
+    known = [(name, metrics[name]) for name in registry.METRICS if name in metrics]
+    return known + [(name, c) for name, c in metrics.items() if name not in registry.METRICS]
 
 
 def metric_row(name: str, comparison: dict) -> dict | None:
@@ -96,18 +70,19 @@ def metric_row(name: str, comparison: dict) -> dict | None:
     None where the metric did not apply (e.g. execution metrics on data without databases)."""
     if not comparison.get("n") or comparison.get("base") is None or comparison.get("tuned") is None:
         return None
-    info = METRICS.get(name, MetricInfo(name.replace("_", " "), "number", None))
+    info = registry.get(name)
+    better = info.better if info and info.better != registry.Better.NONE else None
     n = comparison["n"]
     significant = n >= MIN_N_TO_JUDGE and _excludes_zero(comparison.get("ci_low"), comparison.get("ci_high"))
     return {
         "name": name,
-        "label": info.label,
-        "kind": info.kind,
-        "better": info.better,
+        "label": info.label if info else name.replace("_", " "),
+        "kind": info.unit if info else "number",
+        "better": better,
         **{key: comparison.get(key) for key in ("n", "base", "tuned", "diff", "rel_change", "ci_low", "ci_high")},
         "confidence": comparison.get("confidence") or 0.95,
         "significant": significant,
-        "outcome": TOO_FEW if n < MIN_N_TO_JUDGE else _outcome(comparison["diff"], info.better, significant),
+        "outcome": TOO_FEW if n < MIN_N_TO_JUDGE else _outcome(comparison["diff"], better, significant),
     }
 
 
@@ -129,7 +104,7 @@ _HEADLINE_KEYS = ("label", "n", "base", "tuned", "diff", "rel_change", "ci_low",
 
 def headline_of(rows: dict[str, dict]) -> dict:
     """The first applicable of execution_match, exact_match, exact_text, with its verdict."""
-    for name in HEADLINE_CANDIDATES:
+    for name in registry.HEADLINE_CANDIDATES:
         if row := rows.get(name):
             return {"metric": name, **{k: row[k] for k in _HEADLINE_KEYS}, "verdict": verdict(row)}
     return {
@@ -143,8 +118,8 @@ def headline_of(rows: dict[str, dict]) -> dict:
 def verdict(row: dict) -> str:
     """One sentence that claims only what the interval supports, e.g.
     'Tuned beats base on execution accuracy: +31.5 pts [+25.0, +38.0] (95% CI), 42.0% → 73.5%, n=200.'"""
-    info = METRICS.get(row["name"])
-    name = (info.short if info and info.short else row["label"].lower())
+    info = registry.get(row["name"])
+    name = info.sentence_name if info else row["label"].lower()
     kind = row["kind"]
     level = f"{fmt.percent(row['confidence'])}"
     numbers = (
@@ -292,7 +267,7 @@ def examples_view(evaluation: dict, metric: str | None) -> dict:
         counts[outcome] += 1
         if outcome in picked and len(picked[outcome]) < EXAMPLES_PER_KIND:
             picked[outcome].append(_example(ex, flags))
-    return {"metric": metric, "label": METRICS[metric].label if metric in METRICS else metric, "counts": counts, **picked}
+    return {"metric": metric, "label": registry.METRICS[metric].label if metric in registry.METRICS else metric, "counts": counts, **picked}
 
 
 def _correct(example: dict, side: str, metric: str | None) -> bool | None:
