@@ -22,10 +22,10 @@ from transformers import AutoTokenizer, TrainerCallback, set_seed
 from harness.data import Splits
 from harness.data.prompts import render_prompt, training_text
 from harness.errors import UserError
+from harness.runs import ADAPTER_DIR, LOGS_DIR
 from harness.scoring import mean_loss, score_answers
 from harness.spec import PromptSpec, TrainSpec
 
-ADAPTER_DIR = "adapter"
 # (optimizer step, validation loss) -> True to stop training now (e.g. an Optuna prune).
 ValidationHook = Callable[[int, float], bool]
 
@@ -189,7 +189,7 @@ def _hooked_autotrain(recorder: _Recorder, spec: TrainSpec) -> Iterator[None]:
         return args
 
     utils.get_callbacks, utils.configure_training_args = callbacks, training_args
-    log_dir = Path("logs")  # cwd is the training output directory here
+    log_dir = Path(LOGS_DIR)  # cwd is the training output directory here
     log_dir.mkdir(exist_ok=True)
     sink = logger.add(log_dir / "autotrain.log", level="INFO")
     try:

@@ -5,28 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 from harness.data.formats import detect_format, to_examples
 from harness.data.records import Example, Splits
 from harness.data.sources import read_rows
 from harness.errors import UserError
+from harness.results import DataInfo
 from harness.spec import DataSpec, SplitSpec
 
 __all__ = ["DataInfo", "Example", "Splits", "load_splits", "split_examples"]
-
-
-@dataclass(frozen=True)
-class DataInfo:
-    source: str
-    format: str
-    rows: int
-    train: int
-    valid: int
-    test: int
-    dropped_overlap: int  # held-out examples removed because their prompt is also in train
-    sha256: str
 
 
 def load_splits(spec: DataSpec, base_dir: Path = Path(".")) -> tuple[Splits, DataInfo]:
