@@ -106,3 +106,5 @@ def test_one_hot_outcome_classes_become_a_counts_table(monkeypatch):
     counts = {r["name"]: (r["base"], r["tuned"], r["diff"]) for r in table["rows"]}
     assert counts == {"outcome_correct": (2, 9, 7), "outcome_parse_error": (7, 0, -7), "outcome_wrong_result": (3, 3, 0)}
     assert not any(m["name"].startswith("outcome_") for m in view["metrics"])  # a table of counts, not rows of rates
+    flags = {s["metric"] for ex in view["examples"]["fixed"] for s in ex["scores"]}
+    assert flags and not any(f.startswith("outcome_") for f in flags)  # nor ✓/✗ flags on every example

@@ -29,9 +29,6 @@ _ORDINAL_VALUES = ("easy", "medium", "hard", "extra", "extra hard")
 _STATE_WORDS = {"fail": "failed"}  # Optuna's trial states, as the summary sentence says them
 
 
-ACCURACY = tuple(key for key, m in registry.METRICS.items() if m.kind == registry.Kind.SHARE)
-
-
 def build(results: RunResults, spec: dict | None = None) -> dict:
     """The view model of a finished run: its results record plus its (already masked) spec.yaml."""
     evaluation = results.evaluation
@@ -318,7 +315,7 @@ def examples_view(evaluation: Evaluation, metric: str | None) -> dict:
     examples = evaluation.examples
     counts = dict.fromkeys([*_PAIR_OUTCOMES.values(), "not_scored"], 0)
     picked: dict[str, list[dict]] = {"fixed": [], "broken": []}
-    flags = [m for m in ACCURACY if any(ex.base_scores.get(m) is not None for ex in examples)]
+    flags = registry.accuracy_family(key for ex in examples for key, v in ex.base_scores.items() if v is not None)
     for ex in examples:
         pair = (_correct(ex.base_scores, metric), _correct(ex.tuned_scores, metric))
         outcome = _PAIR_OUTCOMES.get(pair, "not_scored")
