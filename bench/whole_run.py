@@ -1,7 +1,8 @@
 """Whole run: where a finished run's wall time went (load, search, train, evaluate, report).
 
-Reads RUN_DIR/results.json only, so it costs nothing and works on any run, old or new; the
-machine facts shown are the run's own (`environment`), not this machine's.
+Reads RUN_DIR/results.json only (through harness.results), so it costs nothing and works on any
+run of the current results schema; the machine facts shown are the run's own (`environment`),
+not this machine's.
 
 Example (from the repo root):
     python -m bench.whole_run runs/sqlcoder/<stamp> --json whole-run.json
@@ -9,56 +10,55 @@ Example (from the repo root):
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from bench import common
 from bench.generation_speed import EVAL_BUDGET_S, EVAL_QUESTIONS
+from harness.results import RunResults, load
 
 STAGES = (
     ("load", ("load_data", "load_model")),
     ("search", ("search",)),
     ("train", ("train",)),
     ("evaluate", ("evaluate",)),
-    ("report", ("report",)),
 )
 
 
-def split(timings: dict) -> list[dict]:
-    """Stage seconds and shares of the total; 'other' is what no stage timer covered."""
-    stages = [{"stage": name, "seconds": sum(timings.get(k) or 0.0 for k in keys)} for name, keys in STAGES]
+def split(timings: dict[str, float]) -> list[dict]:
+    """Stage seconds and shares of the total (which ends before the report is written); 'other'
+    is what no stage timer covered."""
+    stages = [{"stage": name, "seconds": sum(timings.get(k, 0.0) for k in keys)} for name, keys in STAGES]
     covered = sum(s["seconds"] for s in stages)
-    total = timings.get("total") or covered  # older runs wrote results before the total existed
+    total = timings.get("total", covered)
     stages.append({"stage": "other (not in a stage)", "seconds": max(total - covered, 0.0)})
     for s in stages:
         s["share"] = s["seconds"] / total if total else None
     return stages + [{"stage": "total", "seconds": total, "share": 1.0 if total else None}]
 
 
-def details(results: dict) -> dict:
+def details(results: RunResults) -> dict:
     """Per-stage facts that explain the split: throughput, trial count, generation share."""
-    timings, training = results.get("timings", {}), results.get("training") or {}
-    search, evaluation = results.get("search") or {}, results.get("evaluation") or {}
-    trials = search.get("trials") or []
-    durations = [t["duration_s"] for t in trials if t.get("duration_s") is not None]
-    throughput = evaluation.get("throughput") or {}
-    generation_s = sum((throughput.get(m) or {}).get("seconds", 0.0) for m in ("base", "tuned"))
-    n = evaluation.get("n")
+    timings, training, search, evaluation = results.timings, results.training, results.search, results.evaluation
+    trials = search.trials if search else []
+    durations = [t.duration_s for t in trials if t.duration_s is not None]
+    generation_s = sum(t.seconds for t in evaluation.throughput.values())
+    n = evaluation.n
+    evaluate_s = timings.get("evaluate")
     return {
-        "train_steps": training.get("steps"),
-        "train_tokens": training.get("train_tokens"),
-        "train_seconds_optimizer": training.get("train_seconds"),
-        "train_seconds_validation": training.get("validation_seconds"),
-        "train_tokens_per_s": training.get("tokens_per_second"),
+        "train_steps": training.steps,
+        "train_tokens": training.train_tokens,
+        "train_seconds_optimizer": training.train_seconds,
+        "train_seconds_validation": training.validation_seconds,
+        "train_tokens_per_s": training.tokens_per_second,
         "search_trials": len(trials),
-        "search_trial_states": {s: sum(t.get("state") == s for t in trials) for s in sorted({t.get("state") for t in trials})},
+        "search_trial_states": {str(s): sum(t.state == s for t in trials) for s in sorted({t.state for t in trials})},
         "search_trial_seconds": common.summarize(durations),
-        "search_seconds": search.get("seconds"),
+        "search_seconds": search.seconds if search else None,
         "eval_questions": n,
         "eval_generation_seconds": generation_s,
-        "eval_generation_share": generation_s / timings["evaluate"] if timings.get("evaluate") else None,
-        "eval_throughput": throughput,
-        "eval_projected_seconds": timings["evaluate"] * EVAL_QUESTIONS / n if timings.get("evaluate") and n else None,
+        "eval_generation_share": generation_s / evaluate_s if evaluate_s else None,
+        "eval_throughput": {side: t.model_dump() for side, t in evaluation.throughput.items()},
+        "eval_projected_seconds": evaluate_s * EVAL_QUESTIONS / n if evaluate_s and n else None,
     }
 
 
@@ -90,18 +90,15 @@ def main() -> None:
     p = common.parser(__doc__.splitlines()[0], threads=False)
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a finished run directory (runs/<project>/<stamp>)")
     args = p.parse_args()
-    path = args.run_dir / "results.json"
-    if not path.is_file():
-        p.error(f"{path} not found: give a finished run directory")
-    results = json.loads(path.read_text())
-    stages, d = split(results.get("timings", {})), details(results)
-    env = results.get("environment", {})
-    env_rows = [(k, v) for k, v in env.items() if k != "packages"]
-    env_rows.append(("packages", ", ".join(f"{k} {v}" for k, v in (env.get("packages") or {}).items() if v)))
+    results = load(args.run_dir)
+    stages, d = split(results.timings), details(results)
+    env = results.environment
+    env_rows = [(k, v) for k, v in env.model_dump(exclude={"packages"}).items()]
+    env_rows.append(("packages", ", ".join(f"{k} {v}" for k, v in env.packages.items() if v)))
     budget = common.ratio(EVAL_BUDGET_S, d["eval_projected_seconds"])
     common.emit(
         args,
-        f"Whole run: {results.get('project', '?')} ({args.run_dir})",
+        f"Whole run: {results.project} ({args.run_dir})",
         None,
         [
             ("Run environment (from results.json)", common.table(["fact", "value"], env_rows)),

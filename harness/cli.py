@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from harness import runs
 from harness.errors import UserError
 
 
@@ -43,13 +43,15 @@ def _validate(args) -> int:
 
 def _run(args) -> int:
     from harness.pipeline import run
+    from harness.report import build_view
     from harness.spec import load_spec
 
     spec = load_spec(args.spec)
     run_dir = run(spec, Path(args.runs_dir) if args.runs_dir else None)
-    headline = json.loads((run_dir / "report.json").read_text())["headline"]
-    print(f"verdict: {headline['verdict']}")
-    print(f"report:  {run_dir / 'report.html'}\n         {run_dir / 'report.md'}")
+    verdict = build_view(run_dir)["headline"]["verdict"]
+    md, html, _ = (run_dir / name for name in runs.REPORT_FILES)
+    print(f"verdict: {verdict}")
+    print(f"report:  {html}\n         {md}")
     return 0
 
 
@@ -57,11 +59,11 @@ def _search(args) -> int:
     from harness.pipeline import search_only
     from harness.spec import load_spec
 
-    result = search_only(load_spec(args.spec), Path(args.runs_dir) if args.runs_dir else None, args.trials, args.storage)
-    print(f"study {result.study_name} ({result.storage}): {result.counts}")
-    for t in result.trials:
-        print(f"  trial {t['number']:>3} {t['state']:<8} {t['params']} -> {t['values']}")
-    print(f"best: trial {result.best_trial} {result.best_params} -> {result.best_value}")
+    study = search_only(load_spec(args.spec), Path(args.runs_dir) if args.runs_dir else None, args.trials, args.storage)
+    print(f"study {study.study_name} ({study.storage}): {', '.join(f'{n} {state}' for state, n in study.counts.items())}")
+    for t in study.trials:
+        print(f"  trial {t.number:>3} {t.state:<8} {t.params} -> {t.values}")
+    print(f"best: trial {study.best_trial} {study.best_params} -> {study.best_values}")
     return 0
 
 
@@ -119,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", nargs="?")
     p.add_argument("--spec", help="spec giving the base model, data and evaluation settings")
     p.add_argument("--adapter", help="PEFT adapter directory to compare with the base")
-    p.add_argument("--out", help="where eval.json goes with --spec (default: current directory)")
+    p.add_argument("--out", help=f"where {runs.EVAL} goes with --spec (default: current directory)")
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("report", help="regenerate the reports of a run directory", parents=[verbosity])

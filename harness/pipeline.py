@@ -11,19 +11,19 @@ import shutil
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 
-from harness import progress, runs
+from harness import progress, results, runs
 from harness.data import load_splits
 from harness.errors import UserError
 from harness.evaluate.pair import evaluate_pair, score_adapter
 from harness.models import describe_model, resolve_model
 from harness.preflight import preflight
 from harness.report import write_reports
-from harness.search import load_trial_training, run_trials, search, search_area, summarize
+from harness.results import Environment, EvalResults, ModelInfo, RunResults, Search, Training
+from harness.search import load_trial_training, run_trials, search, summarize
 from harness.spec import Spec, load_spec
-from harness.train import ADAPTER_DIR, train
+from harness.train import train
 
 log = logging.getLogger("harness")
 
@@ -41,8 +41,9 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Path:
     splits, data_info = checked.splits, checked.data_info
     with _timed(timings, "load_model"):
         model_dir = resolve_model(spec.model, spec.base_dir)
-    run_dir = runs.new_run_dir(Path(runs_dir or spec.runs_dir).resolve(), spec.project)
-    (run_dir / "spec.yaml").write_text(spec.to_yaml())
+    runs_root = Path(runs_dir or spec.runs_dir).resolve()
+    run_dir = runs.new_run_dir(runs_root, spec.project)
+    runs.spec_path(run_dir).write_text(spec.to_yaml())
     with _run_log(run_dir), _failure_marker(run_dir):
         log.info("run directory: %s", run_dir)
         progress.note(f"run directory {run_dir}")
@@ -50,41 +51,39 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Path:
         train_spec, search_result, trained = spec.train, None, None
         if spec.search is not None and spec.search.enabled:
             with _timed(timings, "search"):
-                search_result = search(spec, model_dir, splits, run_dir.parent.parent, validation_scorer(spec, model_dir, splits))
+                area = runs.search_area(runs_root, spec.project)
+                search_result = search(spec, model_dir, splits, area, validation_scorer(spec, model_dir, splits))
             train_spec = search_result.best_train_spec
-            log.info("search: best trial %d %s -> %s", search_result.best_trial, search_result.best_params, search_result.best_value)
+            best = search_result.study
+            log.info("search: best trial %d %s -> %s", best.best_trial, best.best_params, best.best_values)
             if search_result.reused_adapter:  # copied in: a run directory stands on its own
                 trained = load_trial_training(search_result)
-                trained.adapter_dir = Path(shutil.copytree(trained.adapter_dir, run_dir / ADAPTER_DIR))
+                trained.adapter_dir = Path(shutil.copytree(trained.adapter_dir, run_dir / runs.ADAPTER_DIR))
         if trained is None:
             with _timed(timings, "train"):
                 trained = train(model_dir, splits, train_spec, spec.prompt, run_dir)
         log.info("trained %d steps, %.0f train tokens/s", trained.steps, trained.tokens_per_second)
         with _timed(timings, "evaluate"):
             evaluation = evaluate_pair(model_dir, trained.adapter_dir, splits.test, spec.prompt, spec.evaluation, spec.model.dtype)
-        results = {
-            "project": spec.project,
-            "status": "ok",
-            "run_dir": str(run_dir),
-            "model": {"source": spec.model.source, **describe_model(model_dir)},
-            "data": asdict(data_info),
-            "train_spec": train_spec.model_dump(),
-            "training": trained.to_dict(),
-            "search": search_result.to_dict() if search_result else None,
-            "evaluation": evaluation,
-            "environment": runs.environment(),
-            "timings": timings,
-        }
-        runs.write_json(run_dir / runs.RESULTS, results)
-        with _timed(timings, "report"):
-            write_reports(run_dir)
-        timings["total"] = round(time.perf_counter() - started, 2)
-        runs.write_json(run_dir / runs.RESULTS, results)
-        write_reports(run_dir)  # again, so the report's wall times include report and total
+        timings["total"] = round(time.perf_counter() - started, 2)  # the report's own seconds are not in it
+        record = RunResults(
+            project=spec.project,
+            run_dir=run_dir,
+            model=ModelInfo(source=spec.model.source, **describe_model(model_dir)),
+            data=data_info,
+            train_spec=train_spec.model_dump(),
+            training=Training.model_validate(trained, from_attributes=True),
+            search=search_result.study if search_result else None,
+            evaluation=evaluation,
+            environment=Environment.model_validate(runs.environment()),
+            timings=timings,
+        )
+        results.write(runs.results_path(run_dir), record)
+        write_reports(run_dir)
     return run_dir
 
 
-def search_only(spec: Spec, runs_dir: Path | None = None, max_trials: int | None = None, storage: str | None = None):
+def search_only(spec: Spec, runs_dir: Path | None = None, max_trials: int | None = None, storage: str | None = None) -> Search:
     """`harness search` / `harness worker`: work on the spec's study without the final run; several
     processes (on several machines, with a shared storage URL) may do this at once."""
     if spec.search is None:
@@ -93,9 +92,9 @@ def search_only(spec: Spec, runs_dir: Path | None = None, max_trials: int | None
         spec = spec.model_copy(update={"search": spec.search.model_copy(update={"storage": storage})})
     splits = preflight(spec).splits
     model_dir = resolve_model(spec.model, spec.base_dir)
-    area = search_area(spec, Path(runs_dir or spec.runs_dir).resolve())
+    area = runs.search_area(Path(runs_dir or spec.runs_dir).resolve(), spec.project)
     study = run_trials(spec, model_dir, splits, area, validation_scorer(spec, model_dir, splits), max_trials)
-    return summarize(study, spec, area)
+    return summarize(study, spec, area).study
 
 
 def validation_scorer(spec: Spec, model_dir: Path, splits):
@@ -108,9 +107,8 @@ def validation_scorer(spec: Spec, model_dir: Path, splits):
 
 def evaluate_run(run_dir: Path) -> Path:
     """Re-run evaluation alone on a finished run (its spec, base model and adapter)."""
-    results = runs.read_results(run_dir)
-    spec = load_spec(run_dir / "spec.yaml")
-    return evaluate_adapter(spec, Path(results["training"]["adapter_dir"]), run_dir)
+    record = results.load(run_dir)
+    return evaluate_adapter(load_spec(runs.spec_path(run_dir)), record.training.adapter_dir, run_dir)
 
 
 def evaluate_adapter(spec: Spec, adapter_dir: Path, out_dir: Path) -> Path:
@@ -121,9 +119,7 @@ def evaluate_adapter(spec: Spec, adapter_dir: Path, out_dir: Path) -> Path:
     splits, _ = load_splits(spec.data, spec.base_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     evaluation = evaluate_pair(model_dir, adapter_dir, splits.test, spec.prompt, spec.evaluation, spec.model.dtype)
-    path = out_dir / "eval.json"
-    runs.write_json(path, {"project": spec.project, "adapter_dir": str(adapter_dir), "evaluation": evaluation})
-    return path
+    return results.write(out_dir / runs.EVAL, EvalResults(project=spec.project, adapter_dir=adapter_dir, evaluation=evaluation))
 
 
 @contextlib.contextmanager
@@ -140,8 +136,8 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
 def _run_log(run_dir: Path) -> Iterator[None]:
     """Every log record of the run (ours, and the libraries' that reach the root logger: the CLI
     routes them there, train.py adds AutoTrain's) goes to run_dir/logs/run.log."""
-    (run_dir / "logs").mkdir(exist_ok=True)
-    handler = logging.FileHandler(run_dir / "logs" / "run.log")
+    (run_dir / runs.LOGS_DIR).mkdir(exist_ok=True)
+    handler = logging.FileHandler(run_dir / runs.LOGS_DIR / runs.RUN_LOG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
@@ -158,5 +154,5 @@ def _failure_marker(run_dir: Path) -> Iterator[None]:
     try:
         yield
     except BaseException as exc:
-        (run_dir / "FAILED").write_text(f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
+        (run_dir / runs.FAILED).write_text(f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
         raise

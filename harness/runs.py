@@ -1,17 +1,41 @@
-"""Run directories: one per run, never reused, results written atomically."""
+"""The run-directory layout, in one place, and how its files are written (atomically).
+
+    runs/<project>/search/            the project's Optuna area (study database, trial-NNNN/)
+    runs/<project>/<timestamp>[-k]/   one run: spec.yaml, results.json, report.*, adapter/, logs/, FAILED
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 RESULTS = "results.json"
+SPEC = "spec.yaml"  # the resolved spec, secrets as ${VAR}
+REPORT_FILES = ("report.md", "report.html", "report.json")
+PLOTS_DIR = "plots"
+ADAPTER_DIR = "adapter"  # the LoRA adapter in PEFT format (also inside each trial-NNNN/)
+LOGS_DIR = "logs"
+RUN_LOG = "run.log"
+FAILED = "FAILED"  # a run that died: the cause and traceback
+EVAL = "eval.json"  # what `harness eval` writes
+SEARCH_AREA = "search"
+
+
+def search_area(runs_dir: Path, project: str) -> Path:
+    """Shared by every run of a project, so re-running a spec resumes its study."""
+    return runs_dir / project / SEARCH_AREA
+
+
+def results_path(run_dir: Path) -> Path:
+    return run_dir / RESULTS
+
+
+def spec_path(run_dir: Path) -> Path:
+    return run_dir / SPEC
 
 
 def new_run_dir(runs_dir: Path, project: str) -> Path:
@@ -43,19 +67,6 @@ def write_atomic(path: Path, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def write_json(path: Path, data: Any) -> Path:
-    return write_atomic(path, (json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n").encode())
-
-
-def read_results(run_dir: Path) -> dict:
-    from harness.errors import UserError
-
-    path = run_dir / RESULTS
-    if not path.is_file():
-        raise UserError(f"{run_dir}: no {RESULTS} here; give a finished run directory (runs/<project>/<timestamp>)")
-    return json.loads(path.read_text())
 
 
 PACKAGES = ("harness", "torch", "transformers", "peft", "trl", "accelerate", "datasets", "autotrain-advanced", "optuna", "sqlglot")

@@ -19,7 +19,7 @@ import socket
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from optuna.trial import TrialState
 from harness import progress
 from harness.data import Splits
 from harness.errors import UserError
+from harness.results import Search, StoredTrialState, Trial
 from harness.spec import CategoricalParam, FloatParam, IntParam, SearchSpec, Spec, TrainSpec
 from harness.train import TrainResult, train
 
@@ -38,7 +39,6 @@ log = logging.getLogger("harness")
 # adapter dir -> {metric name: value} on the validation split; injected by the pipeline so the
 # search never depends on the evaluator.
 ScoreFn = Callable[[Path], dict[str, float]]
-_LOWER_IS_BETTER = ("loss", "perplexity", "latency", "_mb", "_s")
 _HEARTBEAT_S = 10
 # Optuna's records go through logging like every library's (the CLI decides where they show).
 optuna.logging.disable_default_handler()
@@ -50,37 +50,9 @@ with warnings.catch_warnings():  # experimental in name only; it is Optuna's doc
 
 @dataclass
 class SearchResult:
-    study_name: str
-    storage: str
-    objective: str
-    direction: str
-    best_params: dict[str, Any]
-    best_value: float | list[float] | None
-    best_trial: int
-    best_train_spec: TrainSpec
+    study: Search  # what results.json records
+    best_train_spec: TrainSpec  # the full-budget settings of the best trial
     reused_adapter: Path | None  # best trial trained on the full budget: its adapter is the result
-    trials: list[dict] = field(default_factory=list)
-    pareto_front: list[dict] | None = None
-    param_importances: dict[str, float] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
-    steps_run: int = 0
-    steps_saved_by_pruning: int = 0
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("best_train_spec", "reused_adapter")}
-        out["best_train_spec"] = self.best_train_spec.model_dump()
-        out["reused_adapter"] = str(self.reused_adapter) if self.reused_adapter else None
-        out["final_model"] = "reused the best trial's adapter" if self.reused_adapter else "retrained with the best parameters"
-        return out
-
-
-def search_area(spec: Spec, runs_dir: Path) -> Path:
-    return runs_dir / spec.project / "search"
-
-
-def default_direction(objective: str) -> str:
-    return "minimize" if objective.endswith(_LOWER_IS_BETTER) else "maximize"
 
 
 def study_name(spec: Spec) -> str:
@@ -158,9 +130,6 @@ def open_study(spec: Spec, area: Path) -> optuna.Study:
     area.mkdir(parents=True, exist_ok=True)
     url = storage_url(spec, area)
     storage = _connect(url)
-    directions = [s.direction or default_direction(s.objective)]
-    if s.second_objective:
-        directions.append("minimize")
     shared = s.storage is not None and not url.startswith("sqlite")
     seed = s.seed if not shared else (s.seed * 1_000_003 + os.getpid()) % 2**31  # workers must not mirror each other
     sampler = optuna.samplers.TPESampler(seed=seed) if s.sampler == "tpe" else optuna.samplers.RandomSampler(seed=seed)
@@ -169,7 +138,7 @@ def open_study(spec: Spec, area: Path) -> optuna.Study:
         storage=storage,
         sampler=sampler,
         pruner=_pruner(s, spec.train),
-        directions=directions,
+        directions=s.directions,
         load_if_exists=True,
     )
 
@@ -205,17 +174,18 @@ def run_trials(
             catch=(Exception,),
             gc_after_trial=True,
         )
+    if objective.fatal:
+        raise objective.fatal
     return study
 
 
-def search(spec: Spec, model_dir: Path, splits: Splits, runs_dir: Path, score_fn: ScoreFn | None = None) -> SearchResult:
-    """Run (or resume) the study, then pick the best trial and decide how the final model is made."""
+def search(spec: Spec, model_dir: Path, splits: Splits, area: Path, score_fn: ScoreFn | None = None) -> SearchResult:
+    """Run (or resume) the study in `area`, then pick the best trial and decide how the final model is made."""
     started = time.perf_counter()
-    area = search_area(spec, runs_dir)
     study = run_trials(spec, model_dir, splits, area, score_fn)
     result = summarize(study, spec, area)
-    _drop_unused_adapters(study, keep={result.best_trial, *(t["number"] for t in result.pareto_front or [])})
-    result.seconds = time.perf_counter() - started
+    _drop_unused_adapters(study, keep={result.study.best_trial, *(result.study.pareto_front or [])})
+    result.study.seconds = time.perf_counter() - started
     return result
 
 
@@ -230,35 +200,36 @@ def _drop_unused_adapters(study: optuna.Study, keep: set[int]) -> None:
 
 def summarize(study: optuna.Study, spec: Spec, area: Path) -> SearchResult:
     s = spec.search
-    trials = [_trial_row(t) for t in study.trials]
     completed = [t for t in study.trials if t.state == TrialState.COMPLETE]
     if not completed:
         reasons = "; ".join(sorted({t.user_attrs.get("fail_reason", "?") for t in study.trials if t.state == TrialState.FAIL}))
         raise UserError(f"search: no trial of study {study.study_name} completed ({reasons or 'none ran'})")
     multi = len(study.directions) > 1
-    best = min(study.best_trials, key=lambda t: t.values[1]) if multi else study.best_trial
+    # of the Pareto front, the trial best on the second objective (e.g. the smallest adapter)
+    sign = 1 if multi and study.directions[1] == optuna.study.StudyDirection.MINIMIZE else -1
+    best = min(study.best_trials, key=lambda t: sign * t.values[1]) if multi else study.best_trial
     best_spec = apply_params(spec.train, best.params)  # full budget: trial_train was for trials only
     adapter = Path(best.user_attrs.get("adapter_dir", ""))
     reuse = not s.trial_train and (adapter / "adapter_config.json").is_file()
-    counts = {state.name.lower(): sum(t.state == state for t in study.trials) for state in TrialState}
+    counts = {StoredTrialState(state.name.lower()): sum(t.state == state for t in study.trials) for state in TrialState}
     saved = sum(max(t.user_attrs.get("planned_steps", 0) - t.user_attrs.get("steps", 0), 0) for t in study.trials if t.state == TrialState.PRUNED)
-    return SearchResult(
+    record = Search(
         study_name=study.study_name,
         storage=_mask(storage_url(spec, area)),
-        objective=s.objective + (f" + {s.second_objective}" if multi else ""),
-        direction=",".join(d.name.lower() for d in study.directions),
-        best_params=best.params,
-        best_value=best.values if multi else best.value,
+        objectives=s.objectives,
+        directions=[d.name.lower() for d in study.directions],
         best_trial=best.number,
-        best_train_spec=best_spec,
-        reused_adapter=adapter if reuse else None,
-        trials=trials,
-        pareto_front=[_trial_row(t) for t in study.best_trials] if multi else None,
+        best_params=best.params,
+        best_values=best.values,
+        reused_best_trial=reuse,
+        trials=[_trial_record(t) for t in study.trials],
+        pareto_front=[t.number for t in study.best_trials] if multi else None,
         param_importances=_importances(study) if not multi else {},
         counts={k: v for k, v in counts.items() if v},
         steps_run=sum(t.user_attrs.get("steps", 0) for t in study.trials),
         steps_saved_by_pruning=saved,
     )
+    return SearchResult(study=record, best_train_spec=best_spec, reused_adapter=adapter if reuse else None)
 
 
 def load_trial_training(result: SearchResult) -> TrainResult:
@@ -283,8 +254,9 @@ def apply_params(base: TrainSpec, params: dict[str, Any]) -> TrainSpec:
 class _Objective:
     def __init__(self, spec: Spec, model_dir: Path, splits: Splits, area: Path, score_fn: ScoreFn | None):
         self.spec, self.model_dir, self.splits, self.area, self.score_fn = spec, model_dir, splits, area, score_fn
+        self.fatal: UserError | None = None
 
-    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         s = self.spec.search
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         params = {name: _suggest(trial, name, p) for name, p in s.space.items()}
@@ -314,26 +286,38 @@ class _Objective:
             raise optuna.TrialPruned(f"pruned at step {result.steps}")
         (out_dir / "train_result.json").write_text(json.dumps(result.to_dict(), default=str))
         trial.set_user_attr("adapter_dir", str(result.adapter_dir.resolve()))
-        value = self._objective_value(result)
-        if not math.isfinite(value):
-            raise FloatingPointError(f"objective {s.objective} is {value}")
-        if not multi:
-            return value
-        return value, self._second_value(result)
+        try:
+            values = self._objective_values(result)
+        except ObjectiveUnavailable as exc:  # every later trial would fail the same way: stop now
+            trial.set_user_attr("fail_reason", str(exc))
+            self.fatal = UserError(f"search: {exc}; stopped the study after trial {trial.number}")
+            trial.study.stop()
+            raise
+        for name, value in zip(s.objectives, values):
+            if not math.isfinite(value):
+                raise FloatingPointError(f"objective {name} is {value}")
+        return values[0] if len(values) == 1 else tuple(values)
 
-    def _objective_value(self, result: TrainResult) -> float:
-        name = self.spec.search.objective
-        if name == "valid_loss":
-            return result.valid_losses[-1]["loss"]
-        scores = self.score_fn(result.adapter_dir)
-        if name not in scores:
-            raise UserError(f"search.objective: '{name}' is not among the validation metrics ({', '.join(sorted(scores))})")
-        return scores[name]
+    def _objective_values(self, result: TrainResult) -> list[float]:
+        scores: dict[str, float] | None = None
+        values = []
+        for name in self.spec.search.objectives:
+            if name == "valid_loss":
+                value = result.valid_losses[-1]["loss"] if result.valid_losses else None
+            elif name == "adapter_mb":
+                value = (result.adapter_dir / "adapter_model.safetensors").stat().st_size / 2**20
+            else:
+                scores = self.score_fn(result.adapter_dir) if scores is None else scores
+                value = scores.get(name)
+            if value is None:
+                measured = ", ".join(sorted(scores)) if scores else "nothing"
+                raise ObjectiveUnavailable(f"objective '{name}' could not be computed for this trial (measured: {measured})")
+            values.append(value)
+        return values
 
-    def _second_value(self, result: TrainResult) -> float:
-        if self.spec.search.second_objective == "adapter_mb":
-            return (result.adapter_dir / "adapter_model.safetensors").stat().st_size / 2**20
-        return self.score_fn(result.adapter_dir)["latency_ms"]
+
+class ObjectiveUnavailable(Exception):
+    """The objective does not exist for this spec's data (e.g. execution accuracy without databases)."""
 
 
 def _suggest(trial: optuna.Trial, name: str, param) -> Any:
@@ -423,20 +407,24 @@ def _importances(study: optuna.Study) -> dict[str, float]:
         return {}
 
 
-def _trial_row(t: optuna.trial.FrozenTrial) -> dict:
+def _trial_record(t: optuna.trial.FrozenTrial) -> Trial:
     duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
-    return {
-        "number": t.number,
-        "state": t.state.name.lower(),
-        "params": t.params,
-        "values": t.values,
-        "duration_s": duration,
-        "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
-        **{k: t.user_attrs[k] for k in ("steps", "planned_steps", "valid_loss", "worker") if k in t.user_attrs},
+    attrs = t.user_attrs
+    return Trial(
+        number=t.number,
+        state=StoredTrialState(t.state.name.lower()),
+        params=t.params,
+        values=t.values,
+        intermediate_values=dict(sorted(t.intermediate_values.items())),
+        duration_s=duration,
+        steps=attrs.get("steps"),
+        planned_steps=attrs.get("planned_steps"),
+        valid_loss=attrs.get("valid_loss"),
+        worker=attrs.get("worker"),
         # a retry inherits the user attrs of the trial it repeats: show a reason only on failures
-        **({"fail_reason": t.user_attrs.get("fail_reason", "?")} if t.state == TrialState.FAIL else {}),
-        **({"retry_of": t.system_attrs["failed_trial"]} if "failed_trial" in t.system_attrs else {}),
-    }
+        fail_reason=attrs.get("fail_reason", "?") if t.state == TrialState.FAIL else None,
+        retry_of=t.system_attrs.get("failed_trial"),
+    )
 
 
 def _mask(url: str) -> str:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness import metrics as registry
 from harness.errors import UserError
 
 # ${VAR} (must be set) or ${VAR:-default}, as in the shell.
@@ -187,10 +188,11 @@ class TrainSpec(_Section):
 # ---------------------------------------------------------------- evaluation
 
 
+EvaluationFamily = Literal[tuple(f.value for f in registry.EVALUATION_FAMILIES)]
+
+
 class EvaluationSpec(_Section):
-    metrics: list[Literal["exact_match", "sql", "perplexity", "latency"]] = Field(
-        default_factory=lambda: ["exact_match", "sql", "perplexity", "latency"]
-    )
+    metrics: list[EvaluationFamily] = Field(default_factory=lambda: [f.value for f in registry.EVALUATION_FAMILIES])
     max_new_tokens: int = Field(64, ge=1, le=4096)
     batch_size: int = Field(8, ge=1, le=1024)
     limit: int | None = Field(None, ge=1, description="evaluate the first N test examples only")
@@ -198,6 +200,14 @@ class EvaluationSpec(_Section):
     bootstrap_resamples: int = Field(2000, ge=100)
     breakdown: list[str] = Field(default_factory=lambda: ["category", "difficulty"])
     benchmarks: list[BenchmarkSpec] = Field(default_factory=list)
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _renamed(cls, v: Any) -> Any:
+        for old, new in registry.RENAMED_FAMILIES.items():
+            if isinstance(v, list) and old in v:
+                raise ValueError(f"'{old}' is now called '{new}' (whole-answer text match; SQL's exact_match comes with 'sql')")
+        return v
 
     @field_validator("metrics")
     @classmethod
@@ -250,8 +260,8 @@ class SearchSpec(_Section):
     timeout_minutes: float | None = Field(None, gt=0)
     space: dict[str, SearchParam] = Field(default_factory=dict)
     objective: str = "valid_loss"
-    direction: Literal["minimize", "maximize"] | None = None
-    second_objective: Literal["adapter_mb", "latency_ms"] | None = None
+    direction: Literal["minimize", "maximize"] | None = Field(None, description="default: the objective's better direction")
+    second_objective: str | None = Field(None, description="e.g. adapter_mb or latency_ms: a Pareto front")
     sampler: Literal["tpe", "random"] = "tpe"
     pruner: Literal["median", "hyperband", "none"] = "median"
     seed: int = 0
@@ -266,6 +276,16 @@ class SearchSpec(_Section):
         if self.enabled and self.trials is None and self.timeout_minutes is None:
             raise ValueError("set trials and/or timeout_minutes")
         return self
+
+    @property
+    def objectives(self) -> list[str]:
+        return [self.objective, *([self.second_objective] if self.second_objective else [])]
+
+    @property
+    def directions(self) -> list[str]:
+        """Optuna directions, one per objective: the registry's, or the user's for the first."""
+        declared = [registry.METRICS[name].direction for name in self.objectives]
+        return [self.direction or declared[0], *declared[1:]]
 
 
 # ---------------------------------------------------------------- the whole file
@@ -332,6 +352,7 @@ def parse_spec(raw: dict[str, Any], base_dir: Path = Path("."), origin: str = "s
     spec.env_fields = env_fields
     _check_search_space(spec, origin)
     _check_evaluation_set_names(spec, origin)
+    _check_objectives(spec, origin)
     return spec
 
 
@@ -419,3 +440,30 @@ def _check_search_space(spec: Spec, origin: str) -> None:
 def _tunable_train_fields() -> list[str]:
     names = [n for n in TrainSpec.model_fields if n != "lora"]
     return names + [f"lora.{n}" for n in LoraSpec.model_fields]
+
+
+def _check_objectives(spec: Spec, origin: str) -> None:
+    """Each objective is a declared metric that a trial can compute with this spec's evaluation,
+    optimised its declared way: caught here, not after trials have trained for nothing."""
+    if spec.search is None:
+        return
+    s, choices = spec.search, registry.objectives()
+    for field, name in (("objective", s.objective), ("second_objective", s.second_objective)):
+        if name is None:
+            continue
+        metric = registry.get(name)
+        if metric is None or not metric.objective:
+            raise UserError(f"{origin}: search.{field}: unknown objective '{name}'{registry.did_you_mean(name, choices)}")
+        if metric.family in registry.EVALUATION_FAMILIES and metric.family not in spec.evaluation.metrics:
+            raise UserError(
+                f"{origin}: search.{field}: '{name}' is measured by the '{metric.family}' evaluation; "
+                f"add it to evaluation.metrics (now: {', '.join(spec.evaluation.metrics) or 'none'})"
+            )
+    declared = registry.METRICS[s.objective].direction
+    if s.direction and declared and s.direction != declared:
+        raise UserError(
+            f"{origin}: search.direction: '{s.objective}' is better {registry.METRICS[s.objective].better}, "
+            f"so it must be {declared}d, not {s.direction}d (leave direction out to use the metric's own)"
+        )
+    if s.second_objective and s.second_objective == s.objective:
+        raise UserError(f"{origin}: search.second_objective: same as search.objective ('{s.objective}')")

@@ -29,10 +29,10 @@ from harness import progress
 from harness.data import Splits
 from harness.data.prompts import render_prompt, training_text
 from harness.errors import UserError
+from harness.runs import ADAPTER_DIR
 from harness.scoring import mean_loss, score_answers
 from harness.spec import PromptSpec, TrainSpec
 
-ADAPTER_DIR = "adapter"
 _AUTOTRAIN_LOG = logging.getLogger("autotrain")  # AutoTrain's loguru records and prints, re-logged
 # (optimizer step, validation loss) -> True to stop training now (e.g. an Optuna prune).
 ValidationHook = Callable[[int, float], bool]

@@ -64,11 +64,20 @@ def test_group_split_keeps_groups_whole():
 
 
 def test_test_prompts_that_also_appear_in_train_are_dropped():
-    examples = _examples(50) + [Example(id="dup", prompt="q0", answer="a0")]
+    examples = _examples(50) + [Example(id="dup", prompt="q0", answer="a0")]  # two rows with prompt q0
+
+    def ids(splits) -> dict[str, set[str]]:
+        return {name: {e.id for e in getattr(splits, name)} for name in ("train", "valid", "test")}
+
+    # seed 0 draws one copy into train and the other into a held-out split: that one is dropped
     splits, dropped = split_examples(examples, SplitSpec(valid=5, test=10, seed=0))
-    train_prompts = {e.prompt for e in splits.train}
-    assert not train_prompts & {e.prompt for e in splits.test + splits.valid}
-    assert dropped == (1 if "q0" in train_prompts else 0)
+    assert dropped == 1 and "dup" in ids(splits)["train"]
+    assert "0" not in set().union(*ids(splits).values())
+    assert (len(splits.valid), len(splits.test)) == (4, 10)
+    # seed 6 draws both copies into train: nothing to drop, held-out splits keep their size
+    splits, dropped = split_examples(examples, SplitSpec(valid=5, test=10, seed=6))
+    assert dropped == 0 and {"0", "dup"} <= ids(splits)["train"]
+    assert (len(splits.valid), len(splits.test)) == (5, 10)
 
 
 def test_subset_and_file_loading():

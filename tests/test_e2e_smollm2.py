@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
 from harness.cli import main
+from harness.results import load
 from tests.conftest import write_spec
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.train]
 
 
 def test_sqlcoder_style_run_on_smollm2(tmp_path, monkeypatch, capsys):
@@ -25,15 +24,15 @@ def test_sqlcoder_style_run_on_smollm2(tmp_path, monkeypatch, capsys):
     }
     assert main(["run", str(write_spec(tmp_path / "s.yaml", spec))]) == 0
     run_dir = next((tmp_path / "runs" / "smollm2-e2e").iterdir())
-    results = json.loads((run_dir / "results.json").read_text())
-    ev = results["evaluation"]
-    assert ev["n"] == 12 and results["training"]["steps"] == 3
-    assert results["model"]["architecture"] == "LlamaForCausalLM"
+    results = load(run_dir)
+    ev = results.evaluation
+    assert ev.n == 12 and results.training.steps == 3
+    assert results.model.architecture == "LlamaForCausalLM"
     for key in ("execution_match", "exact_match", "structural_match", "perplexity_answer", "latency_total_s"):
-        assert ev["metrics"][key]["n"] > 0, key
+        assert ev.metrics[key].n > 0, key
     # Even three steps on SQL lower the gold answers' perplexity: the adapter really learned.
-    assert ev["metrics"]["perplexity_answer"]["tuned"] < ev["metrics"]["perplexity_answer"]["base"]
-    base_model = AutoModelForCausalLM.from_pretrained(results["model"]["dir"])
+    assert ev.metrics["perplexity_answer"].tuned < ev.metrics["perplexity_answer"].base
+    base_model = AutoModelForCausalLM.from_pretrained(results.model.dir)
     assert PeftModel.from_pretrained(base_model, run_dir / "adapter").peft_config["default"].r == 16
     assert (run_dir / "report.md").is_file()
     assert "verdict: " in capsys.readouterr().out

@@ -18,6 +18,7 @@ from harness.models import describe_model, resolve_model
 from harness.spec import ModelSpec, TinyModel
 
 
+@pytest.mark.slow  # dequantises the embedded SmolLM2 on a cold cache
 def test_embedded_model_has_chatml_eos_pad_and_max_length():
     model_dir = resolve_model(ModelSpec())
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -43,7 +44,7 @@ def test_offline_hub_id_fails_with_the_id_and_what_to_do(monkeypatch):
 
 
 def test_local_directory_without_config_is_rejected(tmp_path):
-    with pytest.raises(UserError, match="no config.json"):
+    with pytest.raises(UserError, match=r"no config\.json"):
         resolve_model(ModelSpec(source=str(tmp_path)))
 
 

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness import results as results_module
 from harness import runs
 from harness.report import REPORT_FILES, content, write_reports
+from harness.results import Comparison, RunResults
 from tests.conftest import tiny_spec_dict, write_spec
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -46,10 +48,14 @@ def tiny_run(tmp_path_factory) -> Path:
 
 
 def comparison(base: float, tuned: float, low: float, high: float, n: int = 200) -> dict:
-    """A stats.Comparison.as_dict()."""
+    """A results.Comparison as stored."""
     diff = tuned - base
     return {"n": n, "base": base, "tuned": tuned, "diff": diff, "rel_change": diff / abs(base) if base else None,
             "ci_low": low, "ci_high": high, "confidence": 0.95, "n_resamples": 1000}
+
+
+def typed(base: float, tuned: float, low: float, high: float, n: int = 200) -> Comparison:
+    return Comparison.model_validate(comparison(base, tuned, low, high, n))
 
 
 NOT_APPLICABLE = {**dict.fromkeys(("base", "tuned", "diff", "rel_change", "ci_low", "ci_high")), "n": 0, "confidence": 0.95, "n_resamples": 1000}
@@ -84,7 +90,7 @@ def _breakdown_group(n: int, base: float, tuned: float) -> dict:
 
 def _trial(number: int, state: str, lr: float, r: int, values: list | None) -> dict:
     return {"number": number, "state": state, "params": {"lr": lr, "lora.r": r, "scheduler": "cosine" if number % 2 else "linear"},
-            "values": values, "duration_s": 60.0 + number, "intermediate": {}, "steps": 100, "planned_steps": 100,
+            "values": values, "duration_s": 60.0 + number, "intermediate_values": {}, "steps": 100, "planned_steps": 100,
             "valid_loss": values[0] if values else None}
 
 
@@ -113,6 +119,8 @@ def demo_evaluation() -> dict:
         "throughput": {"base": {"seconds": 60.0, "tokens_per_s": 133.3, "tokens": 8000},
                        "tuned": {"seconds": 30.0, "tokens_per_s": 133.3, "tokens": 4000}},
         "latency": {"base": _latency_side(0.9, 40), "tuned": _latency_side(0.5, 20)},
+        "verdict": {"outcome": "better", "family": ["execution_match", "executable", "exact_match", "valid_sql", "exact_text"],
+                    "better": ["execution_match", "executable", "exact_match", "valid_sql", "exact_text"], "worse": [], "confidence": 0.95},
         "breakdown": {
             "category": {"aggregate": _breakdown_group(70, 0.5, 0.8), "join": _breakdown_group(70, 0.4, 0.7),
                          "nested": _breakdown_group(60, 0.3, 0.7)},
@@ -130,10 +138,9 @@ def demo_search() -> dict:
     trials[3]["fail_reason"] = "FloatingPointError: objective valid_loss is nan"
     return {
         "study_name": "sql-demo-abc", "storage": f"postgresql://optuna:{SECRETS[3]}@db.example/optuna",
-        "objective": "valid_loss + adapter_mb", "direction": "minimize,minimize",
-        "best_params": trials[1]["params"], "best_value": [0.7, 24.0], "best_trial": 1, "best_train_spec": {},
-        "reused_adapter": None, "final_model": "retrained with the best parameters",
-        "trials": trials, "pareto_front": trials[:2], "param_importances": {}, "counts": {"complete": 3, "fail": 1},
+        "objectives": ["valid_loss", "adapter_mb"], "directions": ["minimize", "minimize"],
+        "best_params": trials[1]["params"], "best_values": [0.7, 24.0], "best_trial": 1, "reused_best_trial": False,
+        "trials": trials, "pareto_front": [0, 1], "param_importances": {}, "counts": {"complete": 3, "fail": 1},
         "steps_run": 400, "steps_saved_by_pruning": 0, "seconds": 250.0,
     }
 
@@ -142,7 +149,7 @@ def demo_results() -> dict:
     """A results.json as the SQL demo writes it, with everything a tiny random model never produces."""
     history = [{"step": s, "loss": 3.0 / s, "learning_rate": 3e-4, "grad_norm": 1.0, "epoch": s / 100} for s in range(1, 101)]
     return {
-        "project": "sql-demo", "status": "ok", "run_dir": "runs/sql-demo/20260101-000000",
+        "schema_version": 2, "project": "sql-demo", "status": "ok", "run_dir": "runs/sql-demo/20260101-000000",
         "model": {"source": "builtin:smollm2-135m-instruct", "dir": "/cache/m", "architecture": "LlamaForCausalLM",
                   "hidden_size": 576, "layers": 30, "vocab_size": 49152, "weights_sha256_head": "0123456789abcdef"},
         "data": {"source": "builtin:sql", "format": "builtin-sql", "rows": 6515, "train": 6000, "valid": 315, "test": 200,
@@ -176,8 +183,9 @@ def demo_spec() -> dict:
 def make_run_dir(root: Path, results: dict | None = None, spec: dict | None = None) -> Path:
     run_dir = root / "run"
     run_dir.mkdir(parents=True)
-    runs.write_json(run_dir / runs.RESULTS, results if results is not None else demo_results())
-    (run_dir / "spec.yaml").write_text(yaml.safe_dump(spec if spec is not None else demo_spec(), sort_keys=False))
+    record = RunResults.model_validate(results if results is not None else demo_results())
+    results_module.write(runs.results_path(run_dir), record)
+    runs.spec_path(run_dir).write_text(yaml.safe_dump(spec if spec is not None else demo_spec(), sort_keys=False))
     return run_dir
 
 
@@ -196,6 +204,7 @@ def report_json(run_dir: Path) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.train
 def test_real_run_writes_all_reports(tiny_run: Path):
     paths = write_reports(tiny_run)
     assert [p.name for p in paths[:3]] == list(REPORT_FILES)
@@ -215,6 +224,7 @@ def test_real_run_writes_all_reports(tiny_run: Path):
     assert "](plots/loss.png)" in md and "## Breakdown" not in md
 
 
+@pytest.mark.train
 def test_cli_report_regenerates(tiny_run: Path, capsys):
     from harness.cli import main
 
@@ -223,6 +233,7 @@ def test_cli_report_regenerates(tiny_run: Path, capsys):
     assert (tiny_run / "report.md").is_file() and "report.html" in capsys.readouterr().out
 
 
+@pytest.mark.train
 def test_regenerating_is_idempotent_and_touches_only_reports(tiny_run: Path):
     def snapshot() -> dict[str, bytes]:
         return {str(p.relative_to(tiny_run)): p.read_bytes() for p in sorted(tiny_run.rglob("*")) if p.is_file() and "adapter" not in p.parts}
@@ -271,6 +282,8 @@ def rendered(tmp_path: Path, page: Path, width: int) -> dict:
     return json.loads(html.unescape(found.group(1)))
 
 
+@pytest.mark.train
+@pytest.mark.browser
 @pytest.mark.parametrize("which", ["tiny", "demo"])
 def test_html_renders_in_chromium(which: str, tiny_run: Path, tmp_path: Path):
     if not CHROMIUM.exists():
@@ -292,6 +305,7 @@ def test_html_renders_in_chromium(which: str, tiny_run: Path, tmp_path: Path):
     assert screenshot.is_file() and screenshot.stat().st_size > 20_000, result.stderr[-2000:]
 
 
+@pytest.mark.train
 def test_report_stage_imports_no_pipeline_stage(tiny_run: Path):
     code = (
         "import sys; from pathlib import Path; from harness.report import write_reports; write_reports(Path(sys.argv[1]));"
@@ -309,52 +323,52 @@ def test_report_stage_imports_no_pipeline_stage(tiny_run: Path):
 
 
 def test_verdict_significant_improvement():
-    row = content.metric_row("execution_match", comparison(0.42, 0.735, 0.25, 0.38))
+    row = content.metric_row("execution_match", typed(0.42, 0.735, 0.25, 0.38))
     assert row["significant"] and row["outcome"] == "better"
     assert content.verdict(row) == "Tuned beats base on execution accuracy: +31.5 pts [+25.0, +38.0] (95% CI), 42.0% → 73.5%, n=200."
 
 
 def test_verdict_not_significant_when_interval_includes_zero():
-    row = content.metric_row("exact_match", comparison(0.50, 0.52, -0.03, 0.07))
+    row = content.metric_row("exact_match", typed(0.50, 0.52, -0.03, 0.07))
     text = content.verdict(row)
     assert not row["significant"] and row["outcome"] == "not significant"
     assert text.startswith("No significant difference in exact-match accuracy at 95%") and "+2.0 pts [-3.0, +7.0]" in text
 
 
 def test_verdict_significant_regression_and_small_sample():
-    row = content.metric_row("exact_text", comparison(0.60, 0.40, -0.35, -0.05, n=20))
+    row = content.metric_row("exact_text", typed(0.60, 0.40, -0.35, -0.05, n=20))
     text = content.verdict(row)
     assert row["outcome"] == "worse"
     assert text.startswith("Tuned is worse than base on exact-text accuracy: -20.0 pts [-35.0, -5.0]") and "n=20. Small sample" in text
 
 
 def test_too_few_examples_are_never_significant():
-    row = content.metric_row("exact_match", comparison(0.0, 1.0, 1.0, 1.0, n=1))  # n=1: the bootstrap interval is a point
+    row = content.metric_row("exact_match", typed(0.0, 1.0, 1.0, 1.0, n=1))  # n=1: the bootstrap interval is a point
     assert not row["significant"] and row["outcome"] == content.TOO_FEW
     assert content.verdict(row).startswith("Too few examples to tell whether tuning changed exact-match accuracy: +100.0 pts")
-    latency = {"latency_total_s": content.metric_row("latency_total_s", comparison(0.05, 0.3, 0.25, 0.25, n=1))}
+    latency = {"latency_total_s": content.metric_row("latency_total_s", typed(0.05, 0.3, 0.25, 0.25, n=1))}
     assert content.latency_note(latency, {"base": 8, "tuned": 8}).startswith("Too few timed queries (n=1) to compare batch-1 latency")
 
 
 def test_lower_is_better_metrics_and_headline_choice():
     results = demo_results()
-    view = content.build(results)
+    view = content.build(RunResults.model_validate(results))
     rows = {m["name"]: m for m in view["metrics"]}
     assert rows["perplexity_answer"]["outcome"] == "better" and rows["output_tokens"]["outcome"] == "lower"
     assert "execution_match_subset" not in rows  # did not apply: no row
     assert view["headline"]["metric"] == "execution_match"
     results["evaluation"]["metrics"]["execution_match"] = NOT_APPLICABLE
-    assert content.build(results)["headline"]["metric"] == "exact_match"
+    assert content.build(RunResults.model_validate(results))["headline"]["metric"] == "exact_match"
 
 
 def test_latency_note_credits_shorter_outputs():
-    note = content.build(demo_results())["latency"]["note"]
+    note = content.build(RunResults.model_validate(demo_results()))["latency"]["note"]
     assert note.startswith("The tuned model is faster per query at batch 1 (500.0 ms vs 900.0 ms base")
     assert "partly because it generates fewer tokens (20.0 vs 40.0 tokens per query)" in note
 
 
 def test_examples_fixed_and_broken_by_headline_metric():
-    examples = content.build(demo_results())["examples"]
+    examples = content.build(RunResults.model_validate(demo_results()))["examples"]
     assert examples["counts"] == {"fixed": 6, "broken": 2, "both_correct": 3, "both_wrong": 1, "not_scored": 0}
     assert len(examples["fixed"]) == content.EXAMPLES_PER_KIND and len(examples["broken"]) == 2
     first = examples["fixed"][0]
@@ -369,7 +383,7 @@ def test_examples_fixed_and_broken_by_headline_metric():
 
 def test_demo_markdown_and_json(demo_run: Path):
     md, data = (demo_run / "report.md").read_text(), report_json(demo_run)
-    assert "| Execution accuracy **(headline)** | 200 | 42.0% | 73.5% | +31.5 pts | [+25.0, +38.0] | +75.0% | better |" in md
+    assert "| Execution accuracy **(headline)** | 200 | 42.0% | 73.5% | +31.5 pts | [+25.0, +38.0] | — | +75.0% | better |" in md
     assert [b["column"] for b in data["breakdown"]] == ["category", "difficulty"]
     assert [r["value"] for r in data["breakdown"][1]["rows"]] == ["easy", "medium", "hard"]
     assert "### Execution accuracy by difficulty" in md and "| hard | 40 | 20.0% | 50.0% | +30.0 pts |" in md
@@ -445,19 +459,20 @@ def test_no_accuracy_metric_says_so(tmp_path: Path):
     write_reports(run_dir)
     headline = report_json(run_dir)["headline"]
     assert headline["metric"] is None and headline["verdict"].startswith("No accuracy metric")
-    assert set(headline) == set(content.build(demo_results())["headline"])  # same keys either way
+    assert set(headline) == set(content.build(RunResults.model_validate(demo_results()))["headline"])  # same keys either way
     assert "## Examples" not in (run_dir / "report.md").read_text()
 
 
 def test_missing_results_is_a_user_error(tmp_path: Path):
     from harness.errors import UserError
 
-    with pytest.raises(UserError, match="no results.json"):
+    with pytest.raises(UserError, match=r"no results\.json"):
         write_reports(tmp_path)
 
 
 def test_view_does_not_mutate_results():
     results = demo_results()
-    before = copy.deepcopy(results)
-    content.build(results, demo_spec())
-    assert results == before
+    record = RunResults.model_validate(results)
+    before = copy.deepcopy(record)
+    content.build(record, demo_spec())
+    assert record == before

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,8 +14,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from harness.errors import UserError
 from harness.pipeline import run, search_only
-from harness.search import apply_params, open_study, search_area
+from harness.results import load
+from harness.runs import search_area
+from harness.search import apply_params, open_study
 from harness.spec import TrainSpec, parse_spec
 from tests.conftest import tiny_spec_dict, write_spec
 
@@ -37,29 +39,32 @@ def _spec_dict(**search) -> dict:
 def test_space_values_apply_to_nested_train_fields():
     spec = apply_params(TrainSpec(), {"lr": 0.02, "lora.r": 8, "lora.dropout": 0.1})
     assert (spec.lr, spec.lora.r, spec.lora.dropout) == (0.02, 8, 0.1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"lora\.r"):
         apply_params(TrainSpec(), {"lora.r": 0})
 
 
+@pytest.mark.train
 def test_pruning_stops_bad_trials_early(tmp_path):
     result = search_only(parse_spec(_spec_dict(trials=5)), tmp_path)
-    pruned = [t for t in result.trials if t["state"] == "pruned"]
+    pruned = [t for t in result.trials if t.state == "pruned"]
     assert pruned, result.trials
-    assert all(t["steps"] < t["planned_steps"] for t in pruned)
-    assert result.steps_saved_by_pruning == sum(t["planned_steps"] - t["steps"] for t in pruned) > 0
+    assert all(t.steps < t.planned_steps for t in pruned)
+    assert result.steps_saved_by_pruning == sum(t.planned_steps - t.steps for t in pruned) > 0
     assert result.counts["complete"] + result.counts["pruned"] == 5
-    assert all(t["intermediate"] for t in result.trials)
+    assert all(t.intermediate_values for t in result.trials)
 
 
+@pytest.mark.train
 def test_failing_trial_is_recorded_and_the_study_goes_on(tmp_path):
     space = {"lora.target_modules": {"type": "categorical", "choices": ["all-linear", "no_such_proj"]}}
     result = search_only(parse_spec(_spec_dict(trials=2, space=space, pruner="none")), tmp_path)
-    failed = [t for t in result.trials if t["state"] == "fail"]
-    assert failed and all("no_such_proj" in t["fail_reason"] for t in failed)
+    failed = [t for t in result.trials if t.state == "fail"]
+    assert failed and all("no_such_proj" in t.fail_reason for t in failed)
     assert result.counts["complete"] == 2
     assert result.best_params == {"lora.target_modules": "all-linear"}
 
 
+@pytest.mark.train
 def test_resume_after_sigkill_mid_trial_requeues_the_trial(tmp_path):
     spec_dict = _spec_dict(trials=2, pruner="none", space={"lr": {"type": "float", "low": 1e-3, "high": 1e-2}})
     spec_dict["train"]["max_steps"] = 400  # long enough to be killed mid-trial
@@ -77,10 +82,10 @@ def test_resume_after_sigkill_mid_trial_requeues_the_trial(tmp_path):
     spec = parse_spec(spec_dict)
     spec.search.study_name = study.study_name  # same study although train.max_steps changed
     result = search_only(spec, tmp_path)
-    trials = {t["number"]: t for t in result.trials}
-    assert trials[killed.number]["state"] == "fail"
-    assert trials[killed.number]["fail_reason"] == "worker process died mid-trial"
-    retried = optuna.load_study(study_name=study.study_name, storage=f"sqlite:///{search_area(spec, tmp_path)}/optuna.db")
+    trials = {t.number: t for t in result.trials}
+    assert trials[killed.number].state == "fail"
+    assert trials[killed.number].fail_reason == "worker process died mid-trial"
+    retried = optuna.load_study(study_name=study.study_name, storage=f"sqlite:///{search_area(tmp_path, spec.project)}/optuna.db")
     retry = [t for t in retried.trials if t.system_attrs.get("failed_trial") == killed.number]
     assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE and retry[0].params == killed.params
     assert result.counts["complete"] == 2
@@ -88,6 +93,7 @@ def test_resume_after_sigkill_mid_trial_requeues_the_trial(tmp_path):
 
 @pytest.mark.skipif(not os.environ.get("HARNESS_TEST_PG_URL"),
                     reason="needs PostgreSQL (apt-get install -y postgresql; then export HARNESS_TEST_PG_URL=$(bash .ci/start-postgres))")
+@pytest.mark.train
 def test_two_workers_share_one_postgres_study(tmp_path):
     url = os.environ["HARNESS_TEST_PG_URL"]
     spec_dict = _spec_dict(trials=4, pruner="none", study_name=f"shared-{uuid.uuid4().hex[:8]}")
@@ -107,50 +113,49 @@ def test_two_workers_share_one_postgres_study(tmp_path):
     assert pids == {str(w.pid) for w in workers}  # both machines' workers really took trials
 
 
+@pytest.mark.train
 def test_best_params_are_retrained_on_the_full_budget(tmp_path):
     spec_dict = _spec_dict(trials=2, trial_train={"max_steps": 2})
     spec_dict["train"]["max_steps"] = 4
-    results = _results(run(parse_spec(spec_dict), tmp_path))
-    search = results["search"]
-    assert search["final_model"] == "retrained with the best parameters"
-    assert results["train_spec"]["lr"] == search["best_params"]["lr"]
-    assert results["train_spec"]["lora"]["r"] == search["best_params"]["lora.r"]
-    assert results["training"]["steps"] == 4 and len(search["trials"]) == 2
-    assert all(t["planned_steps"] == 2 for t in search["trials"])
+    results = load(run(parse_spec(spec_dict), tmp_path))
+    search = results.search
+    assert not search.reused_best_trial
+    assert results.train_spec["lr"] == search.best_params["lr"]
+    assert results.train_spec["lora"]["r"] == search.best_params["lora.r"]
+    assert results.training.steps == 4 and len(search.trials) == 2
+    assert all(t.planned_steps == 2 for t in search.trials)
 
 
+@pytest.mark.train
 def test_best_trial_adapter_is_reused_when_trials_had_the_full_budget(tmp_path):
     run_dir = run(parse_spec(_spec_dict(trials=2)), tmp_path)
-    results = _results(run_dir)
-    search = results["search"]
-    assert search["final_model"] == "reused the best trial's adapter"
-    assert results["training"]["adapter_dir"] == str(run_dir / "adapter")  # copied: the run stands alone
+    results = load(run_dir)
+    search = results.search
+    assert search.reused_best_trial
+    assert results.training.adapter_dir == run_dir / "adapter"  # copied: the run stands alone
     assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
-    assert f"trial-{search['best_trial']:04d}" in search["reused_adapter"]
-    assert "train" not in results["timings"]
-    adapters = {t["number"]: (tmp_path / "tiny" / "search" / f"trial-{t['number']:04d}" / "adapter").is_dir() for t in search["trials"]}
-    assert adapters == {n: n == search["best_trial"] for n in adapters}  # only the best one is kept
+    assert "train" not in results.timings
+    area = search_area(tmp_path, "tiny")
+    adapters = {t.number: (area / f"trial-{t.number:04d}" / "adapter").is_dir() for t in search.trials}
+    assert adapters == {n: n == search.best_trial for n in adapters}  # only the best one is kept
 
 
+@pytest.mark.train
 def test_rerunning_the_same_spec_resumes_the_study(tmp_path):
     spec = parse_spec(_spec_dict(trials=2, pruner="none"))
     first = search_only(spec, tmp_path)
     again = search_only(parse_spec(_spec_dict(trials=3, pruner="none")), tmp_path)
     assert first.study_name == again.study_name
-    assert [t["number"] for t in again.trials] == [0, 1, 2]
+    assert [t.number for t in again.trials] == [0, 1, 2]
     assert again.trials[:2] == first.trials
 
 
-def _results(run_dir: Path) -> dict:
-    return json.loads((run_dir / "results.json").read_text())
-
-
 def _running_trial(spec, runs_dir):
-    path = search_area(spec, runs_dir) / "optuna.db"
+    path = search_area(runs_dir, spec.project) / "optuna.db"
     if not path.exists():
         return None
     try:
-        study = open_study(spec, search_area(spec, runs_dir))
+        study = open_study(spec, search_area(runs_dir, spec.project))
     except Exception:
         return None
     return study if study.get_trials(states=(TrialState.RUNNING,)) else None
@@ -166,17 +171,42 @@ def _wait_for(check, timeout: float):
     raise AssertionError("condition not met in time")
 
 
+@pytest.mark.train
 def test_metric_objective_on_the_validation_split_is_maximised(tmp_path):
     spec = parse_spec(_spec_dict(trials=2, pruner="none", objective="valid_sql"))
     result = search_only(spec, tmp_path)
-    assert result.direction == "maximize"
-    assert all(0.0 <= t["values"][0] <= 1.0 for t in result.trials if t["state"] == "complete")
+    assert result.directions == ["maximize"]
+    assert all(0.0 <= t.values[0] <= 1.0 for t in result.trials if t.state == "complete")
 
 
+@pytest.mark.train
+def test_perplexity_objective_is_minimised(tmp_path):
+    """Regression: the direction used to come from the name's suffix, so perplexity was maximised."""
+    space = {"lr": {"type": "float", "low": 1e-4, "high": 5e-2, "log": True}}
+    spec_dict = _spec_dict(trials=3, pruner="none", objective="perplexity_answer", space=space)
+    spec_dict["evaluation"]["metrics"] = ["perplexity"]
+    result = search_only(parse_spec(spec_dict), tmp_path)
+    values = {t.number: t.values[0] for t in result.trials if t.state == "complete"}
+    assert len(set(values.values())) == 3, values  # three different perplexities to choose from
+    assert result.directions == ["minimize"]
+    assert values[result.best_trial] == min(values.values())
+
+
+@pytest.mark.train
+def test_objective_that_cannot_be_computed_stops_the_study_at_once(tmp_path):
+    """execution_match needs databases; WikiSQL rows have none, so no trial can ever measure it."""
+    spec = parse_spec(_spec_dict(trials=4, pruner="none", objective="execution_match"))
+    with pytest.raises(UserError, match=r"objective 'execution_match' could not be computed .*stopped the study after trial 0"):
+        search_only(spec, tmp_path)
+    study = open_study(spec, search_area(tmp_path, spec.project))
+    assert [t.state for t in study.trials] == [TrialState.FAIL]
+
+
+@pytest.mark.train
 def test_second_objective_gives_a_pareto_front(tmp_path):
     spec = parse_spec(_spec_dict(trials=3, second_objective="adapter_mb"))
     result = search_only(spec, tmp_path)
-    assert result.direction == "minimize,minimize" and result.pareto_front
-    sizes = {t["params"]["lora.r"]: t["values"][1] for t in result.trials if t["state"] == "complete"}
-    if len(sizes) == 2:  # rank 8 stores twice the LoRA weights of rank 4
-        assert sizes[8] > sizes[4]
+    assert result.directions == ["minimize", "minimize"] and result.pareto_front
+    sizes = {t.params["lora.r"]: t.values[1] for t in result.trials if t.state == "complete"}
+    assert set(sizes) == {4, 8}, sizes  # this seed samples both ranks
+    assert sizes[8] > sizes[4]  # rank 8 stores twice the LoRA weights of rank 4

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
 
-from harness.evaluate.stats import compare, mean, perplexity, summarize
+from harness.evaluate.stats import compare, perplexity, summarize
 
 
 def test_identical_inputs_give_zero_difference_and_zero_width_interval() -> None:
@@ -102,16 +101,8 @@ def test_seed_makes_it_deterministic() -> None:
     assert compare(base, tuned, seed=4).ci_low is not None
 
 
-def test_2000_resamples_of_200_examples_take_milliseconds() -> None:
-    rng = np.random.default_rng(0)
-    base, tuned = rng.integers(0, 2, 200).tolist(), rng.integers(0, 2, 200).tolist()
-    start = time.perf_counter()
-    compare(base, tuned, statistic=mean, n_resamples=2000)
-    assert time.perf_counter() - start < 0.5
-
-
 def test_as_dict_is_json_ready() -> None:
-    d = compare([1, 0], [1, 1]).as_dict()
+    d = compare([1, 0], [1, 1]).model_dump()
     assert set(d) >= {"n", "base", "tuned", "diff", "rel_change", "ci_low", "ci_high"}
     assert all(v is None or isinstance(v, (int, float)) for v in d.values())
 

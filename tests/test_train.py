@@ -17,6 +17,8 @@ from harness.spec import parse_spec
 from harness.train import TrainingError, train
 from tests.conftest import tiny_spec_dict
 
+pytestmark = pytest.mark.train
+
 
 @pytest.fixture(scope="module")
 def tiny():

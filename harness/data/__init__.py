@@ -8,29 +8,16 @@ import hashlib
 import json
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from harness.data.formats import detect_format, to_examples
 from harness.data.records import Example, Splits
 from harness.data.sources import read_file, read_rows, source_path
 from harness.errors import UserError
+from harness.results import DataInfo
 from harness.spec import BenchmarkSpec, DataSpec, HoldoutSpec, SplitSpec
 
 __all__ = ["DataInfo", "Example", "Splits", "hold_out", "load_benchmarks", "load_splits", "split_examples"]
-
-
-@dataclass(frozen=True)
-class DataInfo:
-    source: str
-    format: str
-    rows: int
-    train: int
-    valid: int
-    test: int
-    dropped_overlap: int  # held-out examples removed because their prompt is also in train
-    sha256: str
-    evaluation_only: dict[str, int]  # rows per evaluation-only set (the hold-out), by name
 
 
 def load_splits(spec: DataSpec, base_dir: Path = Path(".")) -> tuple[Splits, DataInfo]:

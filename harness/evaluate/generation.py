@@ -100,7 +100,7 @@ def measure_latency_pair(peft_model, tokenizer, inputs: list[str], *, max_new_to
     with the adapter disabled and tuned with it merged, so both take the same plain-matmul path."""
     sides = {"base": peft_model.disable_adapter, "tuned": lambda: _merged(peft_model)}
     profiles = {name: LatencyProfile() for name in sides}
-    for name, side in sides.items():  # warm-up
+    for side in sides.values():  # warm-up
         with side():
             _time_query(peft_model, tokenizer, inputs[0], max_new_tokens)
     for k, text in enumerate(inputs):

@@ -13,22 +13,34 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import metrics as registry
 from harness.data.prompts import render_prompt
 from harness.data.records import Example
 from harness.evaluate.generation import generate, load_model, measure_latency, measure_latency_pair
 from harness.evaluate.metric import Metric
 from harness.evaluate.sql import SqlMetric
-from harness.evaluate.stats import compare, perplexity, summarize
+from harness.evaluate.stats import bootstrap, comparison, holm, perplexity, summarize
+from harness.results import (
+    BreakdownGroup,
+    Comparison,
+    Decoding,
+    Evaluation,
+    ExampleRow,
+    Latency,
+    Throughput,
+    Verdict,
+)
 from harness.scoring import score_answers
 from harness.spec import EvaluationSpec, PromptSpec
 
 log = logging.getLogger("harness")
+CONFIDENCE = 0.95
 
 
 class ExactText(Metric):
     """Task-agnostic exact match: the answer string, whitespace-trimmed."""
 
-    name = "exact_match"
+    name = "exact_text"
 
     def score(self, prediction: str, example: Example) -> dict[str, float | None]:
         return {"exact_text": float(prediction.strip() == example.answer.strip())}
@@ -36,7 +48,7 @@ class ExactText(Metric):
 
 def build_metrics(names: list[str]) -> list[Metric]:
     metrics: list[Metric] = []
-    if "exact_match" in names:
+    if "exact_text" in names:
         metrics.append(ExactText())
     if "sql" in names:
         metrics.append(SqlMetric())
@@ -113,8 +125,8 @@ def evaluate_pair(
     prompt: PromptSpec,
     spec: EvaluationSpec,
     dtype: str = "float32",
-) -> dict:
-    """The base-vs-tuned comparison as a JSON-ready dict (the `evaluation` part of results.json)."""
+) -> Evaluation:
+    """The base-vs-tuned comparison (the `evaluation` part of results.json)."""
     examples = examples[: spec.limit] if spec.limit else examples
     metrics = build_metrics(spec.metrics)
     base = run_model(model_dir, None, examples, prompt, spec, metrics, dtype, time_queries=False)
@@ -151,55 +163,66 @@ def score_adapter(
     return out
 
 
-def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec: EvaluationSpec) -> dict:
+def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec: EvaluationSpec) -> Evaluation:
     boot = {"n_resamples": spec.bootstrap_resamples, "seed": 0}
-    metrics = {key: compare(base.scores[key], tuned.scores[key], **boot).as_dict() for key in base.scores}
-    metrics["output_tokens"] = compare(base.output_tokens, tuned.output_tokens, **boot).as_dict()
+    boots = {key: bootstrap(base.scores[key], tuned.scores[key], **boot) for key in base.scores}
+    boots["output_tokens"] = bootstrap(base.output_tokens, tuned.output_tokens, **boot)
     if base.answer_nll:
         for key, attr in (("perplexity_answer", "answer_nll"), ("perplexity_sequence", "sequence_nll")):
-            metrics[key] = compare(getattr(base, attr), getattr(tuned, attr), statistic=perplexity, **boot).as_dict()
-    latency = {}
+            boots[key] = bootstrap(getattr(base, attr), getattr(tuned, attr), statistic=perplexity, **boot)
     if base.latency:
         for key in ("total_s", "ttft_s", "tpot_s"):
-            metrics[f"latency_{key}"] = compare(
-                [q[key] for q in base.latency], [q[key] for q in tuned.latency], **boot
-            ).as_dict()
-        latency = {
-            name: {
-                "queries": run.latency,
-                **{key: summarize([q[key] for q in run.latency]) for key in ("total_s", "ttft_s", "tpot_s")},
-                "batch1_tokens_per_s": sum(q["output_tokens"] for q in run.latency)
-                / max(sum(q["total_s"] for q in run.latency), 1e-9),
-            }
-            for name, run in (("base", base), ("tuned", tuned))
-        }
-    return {
-        "n": len(examples),
-        "decoding": {"strategy": "greedy", "max_new_tokens": spec.max_new_tokens, "batch_size": spec.batch_size},
-        "metrics": metrics,
-        "throughput": {
-            name: {"seconds": run.batched_seconds, "tokens_per_s": run.batched_tokens_per_s, "tokens": sum(run.output_tokens)}
+            boots[f"latency_{key}"] = bootstrap([q[key] for q in base.latency], [q[key] for q in tuned.latency], **boot)
+    metrics = {key: comparison(b, CONFIDENCE, spec.bootstrap_resamples) for key, b in boots.items()}
+    for key, interval in holm({key: boots[key] for key in registry.accuracy_family(boots)}, CONFIDENCE).items():
+        metrics[key].adjusted = interval
+    return Evaluation(
+        n=len(examples),
+        decoding=Decoding(max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size),
+        metrics=metrics,
+        verdict=verdict(metrics, CONFIDENCE),
+        throughput={
+            name: Throughput(seconds=run.batched_seconds, tokens_per_s=run.batched_tokens_per_s, tokens=sum(run.output_tokens))
             for name, run in (("base", base), ("tuned", tuned))
         },
-        "latency": latency,
-        "breakdown": _breakdown(base, tuned, examples, spec.breakdown),
-        "examples": [
-            {
-                "id": ex.id,
-                "prompt": ex.prompt,
-                "gold": ex.answer,
-                "base": b_out,
-                "tuned": t_out,
-                "meta": {k: ex.meta[k] for k in spec.breakdown if k in ex.meta},
-                "base_scores": {k: v[i] for k, v in base.scores.items()},
-                "tuned_scores": {k: v[i] for k, v in tuned.scores.items()},
-            }
+        latency={
+            name: Latency(
+                queries=run.latency,
+                **{key: summarize([q[key] for q in run.latency]) for key in ("total_s", "ttft_s", "tpot_s")},
+                batch1_tokens_per_s=sum(q["output_tokens"] for q in run.latency) / max(sum(q["total_s"] for q in run.latency), 1e-9),
+            )
+            for name, run in (("base", base), ("tuned", tuned))
+            if run.latency
+        },
+        breakdown=_breakdown(base, tuned, examples, spec.breakdown),
+        examples=[
+            ExampleRow(
+                id=ex.id,
+                prompt=ex.prompt,
+                gold=ex.answer,
+                base=b_out,
+                tuned=t_out,
+                meta={k: ex.meta[k] for k in spec.breakdown if k in ex.meta},
+                base_scores={k: v[i] for k, v in base.scores.items()},
+                tuned_scores={k: v[i] for k, v in tuned.scores.items()},
+            )
             for i, (ex, b_out, t_out) in enumerate(zip(examples, base.outputs, tuned.outputs))
         ],
-    }
+    )
 
 
-def _breakdown(base: ModelRun, tuned: ModelRun, examples: list[Example], columns: list[str]) -> dict:
+def verdict(metrics: dict[str, Comparison], confidence: float) -> Verdict:
+    """better / worse when some accuracy-family metric moved significantly after Holm and none
+    moved the other way; inconclusive otherwise (nothing significant, or a mixed result)."""
+    family = [key for key in registry.accuracy_family(metrics) if metrics[key].adjusted]
+    moved = {key: metrics[key] for key in family if metrics[key].adjusted.significant}
+    better = [key for key, c in moved.items() if (c.diff > 0) == (registry.METRICS[key].better == registry.Better.HIGHER)]
+    worse = [key for key in moved if key not in better]
+    outcome = "better" if better and not worse else "worse" if worse and not better else "inconclusive"
+    return Verdict(outcome=outcome, family=family, better=better, worse=worse, confidence=confidence)
+
+
+def _breakdown(base: ModelRun, tuned: ModelRun, examples: list[Example], columns: list[str]) -> dict[str, dict[str, BreakdownGroup]]:
     """Mean of each score per value of each meta column (e.g. per category), base and tuned."""
     out: dict[str, dict] = {}
     for column in columns:
@@ -209,13 +232,13 @@ def _breakdown(base: ModelRun, tuned: ModelRun, examples: list[Example], columns
         out[column] = {}
         for value in values:
             idx = [i for i, ex in enumerate(examples) if str(ex.meta.get(column)) == value]
-            out[column][value] = {
-                "n": len(idx),
+            out[column][value] = BreakdownGroup(
+                n=len(idx),
                 **{
                     side: {key: _mean([scores[i] for i in idx]) for key, scores in run.scores.items()}
                     for side, run in (("base", base), ("tuned", tuned))
                 },
-            }
+            )
     return out
 
 

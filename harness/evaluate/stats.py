@@ -9,10 +9,12 @@ two models independently.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from harness.results import AdjustedInterval, Comparison
 
 Statistic = Callable[[np.ndarray], Any]
 _MAX_BATCH_ELEMENTS = 4_000_000  # resampled values held at once by vectorised statistics
@@ -50,27 +52,6 @@ def perplexity(rows: np.ndarray) -> np.ndarray:
     return np.exp(ratio_of_sums(rows))
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """Base vs tuned on `n` paired examples; CI is the percentile bootstrap of tuned - base.
-
-    `rel_change` is diff / |base| (None when base is 0); all values None when n == 0.
-    """
-
-    n: int
-    base: float | None
-    tuned: float | None
-    diff: float | None
-    rel_change: float | None
-    ci_low: float | None
-    ci_high: float | None
-    confidence: float
-    n_resamples: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def _missing(value: Any) -> bool:
     """None, or a row with a None in it."""
     if value is None:
@@ -95,6 +76,45 @@ def _resampled_statistics(values: np.ndarray, indices: np.ndarray, statistic: St
     return np.fromiter((statistic(values[idx]) for idx in indices), dtype=float, count=len(indices))
 
 
+@dataclass(frozen=True)
+class Bootstrap:
+    """statistic(base), statistic(tuned) and the resampled differences, for intervals at any level."""
+
+    n: int
+    base: float | None
+    tuned: float | None
+    diffs: np.ndarray  # shape (n_resamples,); empty when n == 0
+
+    def interval(self, confidence: float) -> tuple[float, float]:
+        alpha = (1 - confidence) / 2
+        low, high = np.quantile(self.diffs, [alpha, 1 - alpha])
+        return float(low), float(high)
+
+    def p_value(self) -> float:
+        """Two-sided bootstrap p-value of 'no difference': twice the smaller tail beyond 0."""
+        tail = min(np.mean(self.diffs <= 0), np.mean(self.diffs >= 0))
+        return float(min(1.0, 2 * tail))
+
+
+def bootstrap(base: Sequence, tuned: Sequence, *, statistic: Statistic = mean, n_resamples: int = 2000, seed: int = 0) -> Bootstrap:
+    """Paired bootstrap of statistic(tuned) - statistic(base).
+
+    `base[i]` and `tuned[i]` are the two models' values on example i: numbers, or rows of k
+    numbers (e.g. (nll_sum, n_tokens)) for ratio statistics like `perplexity`. Examples where
+    either side is None are dropped, and `n` counts the rest. `statistic` maps a (resampled)
+    array of shape (n,) or (n, k) to a number; mark it `@vectorized` to run all resamples in one
+    numpy call. Deterministic given `seed`: metrics bootstrapped with the same seed and n share
+    their resamples, as a family comparison needs.
+    """
+    b, t = _paired_arrays(base, tuned)
+    n = len(b)
+    if n == 0:
+        return Bootstrap(0, None, None, np.empty(0))
+    indices = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+    diffs = _resampled_statistics(t, indices, statistic) - _resampled_statistics(b, indices, statistic)
+    return Bootstrap(n, float(statistic(b)), float(statistic(t)), diffs)
+
+
 def compare(
     base: Sequence,
     tuned: Sequence,
@@ -104,35 +124,51 @@ def compare(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> Comparison:
-    """Paired percentile bootstrap of statistic(tuned) - statistic(base).
+    """Paired percentile bootstrap interval of statistic(tuned) - statistic(base) (see `bootstrap`)."""
+    return comparison(bootstrap(base, tuned, statistic=statistic, n_resamples=n_resamples, seed=seed), confidence, n_resamples)
 
-    `base[i]` and `tuned[i]` are the two models' values on example i: numbers, or rows of k
-    numbers (e.g. (nll_sum, n_tokens)) for ratio statistics like `perplexity`. Examples where
-    either side is None are dropped, and `n` counts the rest. `statistic` maps a (resampled)
-    array of shape (n,) or (n, k) to a number; mark it `@vectorized` to run all resamples in one
-    numpy call. Deterministic given `seed`.
-    """
-    b, t = _paired_arrays(base, tuned)
-    n = len(b)
-    if n == 0:
-        return Comparison(0, None, None, None, None, None, None, confidence, n_resamples)
-    base_value, tuned_value = float(statistic(b)), float(statistic(t))
-    diff = tuned_value - base_value
-    indices = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
-    diffs = _resampled_statistics(t, indices, statistic) - _resampled_statistics(b, indices, statistic)
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(diffs, [alpha, 1 - alpha])
+
+def comparison(boot: Bootstrap, confidence: float, n_resamples: int) -> Comparison:
+    if boot.n == 0:
+        return Comparison(
+            n=0, base=None, tuned=None, diff=None, rel_change=None, ci_low=None, ci_high=None,
+            confidence=confidence, n_resamples=n_resamples,
+        )
+    diff = boot.tuned - boot.base
+    low, high = boot.interval(confidence)
     return Comparison(
-        n=n,
-        base=base_value,
-        tuned=tuned_value,
+        n=boot.n,
+        base=boot.base,
+        tuned=boot.tuned,
         diff=diff,
-        rel_change=diff / abs(base_value) if base_value != 0 else None,
-        ci_low=float(low),
-        ci_high=float(high),
+        rel_change=diff / abs(boot.base) if boot.base != 0 else None,
+        ci_low=low,
+        ci_high=high,
         confidence=confidence,
         n_resamples=n_resamples,
     )
+
+
+def holm(family: dict[str, Bootstrap], confidence: float = 0.95) -> dict[str, AdjustedInterval]:
+    """Holm's step-down over a family of paired bootstraps, as intervals.
+
+    Sorted by p-value, member k (0-based) of m gets its interval at level 1 - alpha / (m - k); it
+    is significant only if that interval excludes 0 and every member before it was significant.
+    The family-wise error rate stays at alpha however many metrics are compared, so a run with
+    many metrics cannot claim a win by luck. Members without examples are left out.
+    """
+    alpha = 1 - confidence
+    members = sorted(((name, b) for name, b in family.items() if b.n), key=lambda kv: (kv[1].p_value(), kv[0]))
+    out, still_rejecting = {}, True
+    for rank, (name, boot) in enumerate(members):
+        level = 1 - alpha / (len(members) - rank)
+        low, high = boot.interval(level)
+        still_rejecting = still_rejecting and (low > 0 or high < 0)
+        out[name] = AdjustedInterval(
+            family_size=len(members), rank=rank, p_value=boot.p_value(), confidence=level, ci_low=low, ci_high=high,
+            significant=still_rejecting,
+        )
+    return out
 
 
 def summarize(values: Sequence[float | None]) -> dict[str, float | int | None]:

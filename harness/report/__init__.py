@@ -13,10 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from harness import runs
+from harness import results, runs
 from harness.report import content, plots, render
-
-REPORT_FILES = ("report.md", "report.html", "report.json")
+from harness.runs import REPORT_FILES
 
 
 def write_reports(run_dir: Path) -> list[Path]:
@@ -25,7 +24,7 @@ def write_reports(run_dir: Path) -> list[Path]:
     view = build_view(run_dir)
     figures = plots.render(view)
     plot_files = [runs.write_atomic(run_dir / render.plot_path(p), p.png) for p in figures]
-    _remove_stale_plots(run_dir / render.PLOTS_DIR, keep=set(plot_files))
+    _remove_stale_plots(run_dir / runs.PLOTS_DIR, keep=set(plot_files))
     md, page, data = (run_dir / name for name in REPORT_FILES)
     runs.write_atomic(md, render.markdown(view, figures).encode())
     runs.write_atomic(page, render.html_page(view, figures).encode())
@@ -35,11 +34,11 @@ def write_reports(run_dir: Path) -> list[Path]:
 
 def build_view(run_dir: Path) -> dict:
     """The report's content as a dict (what report.json holds, minus the plot list)."""
-    return content.build(runs.read_results(Path(run_dir)), _read_spec(Path(run_dir)))
+    return content.build(results.load(Path(run_dir)), _read_spec(Path(run_dir)))
 
 
 def _read_spec(run_dir: Path) -> dict | None:
-    path = run_dir / "spec.yaml"
+    path = runs.spec_path(run_dir)
     return yaml.safe_load(path.read_text()) if path.is_file() else None
 
 

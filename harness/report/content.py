@@ -8,16 +8,16 @@ Its keys are documented in harness/report/README.md; changing them means bumping
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from harness import metrics as registry
 from harness.report import formatting as fmt
 from harness.report.masking import mask_secrets
+from harness.results import Comparison, Evaluation, ExampleRow, Latency, RunResults, Search, Throughput, Trial, Verdict
 
-SCHEMA_VERSION = 1
-HEADLINE_CANDIDATES = ("execution_match", "exact_match", "exact_text")
+SCHEMA_VERSION = 2
 EXAMPLES_PER_KIND = 5
 SMALL_SAMPLE = 30  # below this many paired examples a bootstrap interval is rough
 # Below this, a percentile bootstrap has so few distinct resamples (n=1: one) that its interval
@@ -29,53 +29,26 @@ _ORDINAL_VALUES = ("easy", "medium", "hard", "extra", "extra hard")
 _STATE_WORDS = {"fail": "failed"}  # Optuna's trial states, as the summary sentence says them
 
 
-@dataclass(frozen=True)
-class MetricInfo:
-    label: str
-    kind: str  # a formatting kind (see formatting.py): rate, perplexity, tokens, seconds, number
-    better: str | None  # "higher", "lower", or None where neither is better (output length)
-    short: str = ""  # the name used in the verdict sentence
-
-
-# Table order: accuracy family, perplexity, then output length right beside latency, because a
-# model that says less finishes sooner and the reader must be able to see that.
-METRICS: dict[str, MetricInfo] = {
-    "execution_match": MetricInfo("Execution accuracy", "rate", "higher", "execution accuracy"),
-    "execution_match_subset": MetricInfo("Execution accuracy, extra columns allowed", "rate", "higher"),
-    "executable": MetricInfo("Executable SQL", "rate", "higher"),
-    "exact_match": MetricInfo("Exact match (normalised SQL)", "rate", "higher", "exact-match accuracy"),
-    "structural_match": MetricInfo("Structural match (canonical SQL)", "rate", "higher"),
-    "valid_sql": MetricInfo("Valid SQL (parses)", "rate", "higher"),
-    "exact_text": MetricInfo("Exact text match", "rate", "higher", "exact-text accuracy"),
-    "perplexity_answer": MetricInfo("Perplexity, answer tokens only", "perplexity", "lower"),
-    "perplexity_sequence": MetricInfo("Perplexity, full sequence", "perplexity", "lower"),
-    "output_tokens": MetricInfo("Output length (mean tokens)", "tokens", None),
-    "latency_total_s": MetricInfo("Latency per query (batch 1)", "seconds", "lower"),
-    "latency_ttft_s": MetricInfo("Time to first token (batch 1)", "seconds", "lower"),
-    "latency_tpot_s": MetricInfo("Time per output token (batch 1)", "seconds", "lower"),
-}
-ACCURACY = tuple(name for name, info in METRICS.items() if info.kind == "rate")
-
-
-def build(results: dict, spec: dict | None = None) -> dict:
-    """The view model of a finished run: results.json plus its (already masked) spec.yaml."""
-    evaluation = results.get("evaluation") or {}
-    rows = [row for name, c in _ordered_metrics(evaluation.get("metrics") or {}) if (row := metric_row(name, c))]
+def build(results: RunResults, spec: dict | None = None) -> dict:
+    """The view model of a finished run: its results record plus its (already masked) spec.yaml."""
+    evaluation = results.evaluation
+    rows = [row for name, c in _ordered_metrics(evaluation.metrics) if (row := metric_row(name, c))]
     by_name = {row["name"]: row for row in rows}
-    headline = headline_of(by_name)
+    headline = headline_of(by_name, evaluation.verdict)
     return {
         "schema_version": SCHEMA_VERSION,
-        "project": results.get("project"),
-        "status": results.get("status"),
-        "run_dir": results.get("run_dir"),
-        "n": evaluation.get("n"),
+        "project": results.project,
+        "status": results.status,
+        "run_dir": str(results.run_dir),
+        "n": evaluation.n,
         "headline": headline,
         "metrics": rows,
+        "outcome_counts": outcome_counts_view(evaluation),
         "latency": latency_view(evaluation, by_name),
         "breakdown": breakdown_view(evaluation, by_name.get(headline["metric"])),
         "examples": examples_view(evaluation, headline["metric"]),
         "training": training_view(results),
-        "search": search_view(results.get("search"), spec or {}),
+        "search": search_view(results.search, spec or {}),
         "provenance": provenance_view(results, spec),
     }
 
@@ -85,29 +58,37 @@ def build(results: dict, spec: dict | None = None) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 
-def _ordered_metrics(metrics: dict) -> list[tuple[str, dict]]:
+def _ordered_metrics(metrics: dict[str, Comparison]) -> list[tuple[str, Comparison]]:
     """Known metrics in table order, then any others (a new metric still shows up)."""
-    known = [(name, metrics[name]) for name in METRICS if name in metrics]
-    return known + [(name, c) for name, c in metrics.items() if name not in METRICS]
+    known = [(name, metrics[name]) for name in registry.METRICS if name in metrics]
+    return known + [(name, c) for name, c in metrics.items() if name not in registry.METRICS]
 
 
-def metric_row(name: str, comparison: dict) -> dict | None:
-    """One base-vs-tuned comparison (stats.Comparison.as_dict) with its label and judgement;
-    None where the metric did not apply (e.g. execution metrics on data without databases)."""
-    if not comparison.get("n") or comparison.get("base") is None or comparison.get("tuned") is None:
+def metric_row(name: str, comparison: Comparison) -> dict | None:
+    """One base-vs-tuned comparison with its label and judgement; None where the metric did not
+    apply (e.g. execution metrics on data without databases) or is shown as outcome counts.
+
+    Accuracy-family metrics are judged on their Holm-adjusted interval (`adjusted_ci_*`), so that
+    the more metrics a run measures, the more evidence each claim needs."""
+    info = registry.get(name)
+    if not comparison.n or comparison.base is None or comparison.tuned is None or (info and info.counts_table):
         return None
-    info = METRICS.get(name, MetricInfo(name.replace("_", " "), "number", None))
-    n = comparison["n"]
-    significant = n >= MIN_N_TO_JUDGE and _excludes_zero(comparison.get("ci_low"), comparison.get("ci_high"))
+    better = info.better if info and info.better != registry.Better.NONE else None
+    adjusted = comparison.adjusted
+    low, high = (adjusted.ci_low, adjusted.ci_high) if adjusted else (comparison.ci_low, comparison.ci_high)
+    n = comparison.n
+    significant = n >= MIN_N_TO_JUDGE and (adjusted.significant if adjusted else _excludes_zero(low, high))
     return {
         "name": name,
-        "label": info.label,
-        "kind": info.kind,
-        "better": info.better,
-        **{key: comparison.get(key) for key in ("n", "base", "tuned", "diff", "rel_change", "ci_low", "ci_high")},
-        "confidence": comparison.get("confidence") or 0.95,
+        "label": info.label if info else name.replace("_", " "),
+        "kind": info.unit if info else "number",
+        "better": better,
+        **{key: getattr(comparison, key) for key in ("n", "base", "tuned", "diff", "rel_change", "ci_low", "ci_high", "confidence")},
+        "adjusted_ci_low": adjusted.ci_low if adjusted else None,
+        "adjusted_ci_high": adjusted.ci_high if adjusted else None,
+        "adjusted_confidence": adjusted.confidence if adjusted else None,
         "significant": significant,
-        "outcome": TOO_FEW if n < MIN_N_TO_JUDGE else _outcome(comparison["diff"], info.better, significant),
+        "outcome": TOO_FEW if n < MIN_N_TO_JUDGE else _outcome(comparison.diff, better, significant),
     }
 
 
@@ -124,31 +105,46 @@ def _outcome(diff: float, better: str | None, significant: bool) -> str:
     return "better" if (diff > 0) == (better == "higher") else "worse"
 
 
-_HEADLINE_KEYS = ("label", "n", "base", "tuned", "diff", "rel_change", "ci_low", "ci_high", "confidence", "significant", "outcome")
+_HEADLINE_KEYS = (
+    "label", "n", "base", "tuned", "diff", "rel_change", "ci_low", "ci_high", "confidence",
+    "adjusted_ci_low", "adjusted_ci_high", "adjusted_confidence", "significant", "outcome",
+)
 
 
-def headline_of(rows: dict[str, dict]) -> dict:
-    """The first applicable of execution_match, exact_match, exact_text, with its verdict."""
-    for name in HEADLINE_CANDIDATES:
+def headline_of(rows: dict[str, dict], run_verdict: Verdict) -> dict:
+    """The first applicable of the headline candidates, with its sentence and the run's verdict."""
+    family = {
+        "run_verdict": run_verdict.outcome,
+        "family": run_verdict.family,
+        "family_better": run_verdict.better,
+        "family_worse": run_verdict.worse,
+    }
+    for name in registry.HEADLINE_CANDIDATES:
         if row := rows.get(name):
-            return {"metric": name, **{k: row[k] for k in _HEADLINE_KEYS}, "verdict": verdict(row)}
+            return {"metric": name, **{k: row[k] for k in _HEADLINE_KEYS}, **family, "verdict": verdict(row, run_verdict)}
     return {
         "metric": None,
         **dict.fromkeys(_HEADLINE_KEYS),
-        "verdict": "No accuracy metric (execution_match, exact_match or exact_text) was measured on this run; "
+        **family,
+        "verdict": f"No accuracy metric ({', '.join(registry.HEADLINE_CANDIDATES)}) was measured on this run; "
         "the table lists what was.",
     }
 
 
-def verdict(row: dict) -> str:
+def verdict(row: dict, run_verdict: Verdict | None = None) -> str:
     """One sentence that claims only what the interval supports, e.g.
-    'Tuned beats base on execution accuracy: +31.5 pts [+25.0, +38.0] (95% CI), 42.0% → 73.5%, n=200.'"""
-    info = METRICS.get(row["name"])
-    name = (info.short if info and info.short else row["label"].lower())
+    'Tuned beats base on execution accuracy: +31.5 pts [+25.0, +38.0] (95% CI), 42.0% → 73.5%, n=200.'
+    With several accuracy metrics the interval is Holm-adjusted (its level is then higher), and a
+    second sentence gives the run's three-way verdict over the whole family."""
+    info = registry.get(row["name"])
+    name = info.sentence_name if info else row["label"].lower()
     kind = row["kind"]
-    level = f"{fmt.percent(row['confidence'])}"
+    adjusted = row.get("adjusted_confidence") is not None and run_verdict is not None and len(run_verdict.family) > 1
+    low, high = (row["adjusted_ci_low"], row["adjusted_ci_high"]) if adjusted else (row["ci_low"], row["ci_high"])
+    level = fmt.level(row["adjusted_confidence"] if adjusted else row["confidence"])
+    ci = f"{level} CI, Holm-adjusted over {len(run_verdict.family)} accuracy metrics" if adjusted else f"{level} CI"
     numbers = (
-        f"{fmt.diff(row['diff'], kind)} {fmt.interval(row['ci_low'], row['ci_high'], kind)} ({level} CI), "
+        f"{fmt.diff(row['diff'], kind)} {fmt.interval(low, high, kind)} ({ci}), "
         f"{fmt.value(row['base'], kind)} → {fmt.value(row['tuned'], kind)}, n={row['n']}"
     )
     if row["outcome"] == TOO_FEW:
@@ -161,7 +157,41 @@ def verdict(row: dict) -> str:
         sentence = f"No significant difference in {name} at {level} (the interval includes 0): {numbers}."
     if row["n"] < SMALL_SAMPLE:
         sentence += f" Small sample (n<{SMALL_SAMPLE}): read the interval as rough."
+    if adjusted:
+        sentence += " " + _family_sentence(run_verdict)
     return sentence
+
+
+def _family_sentence(run_verdict: Verdict) -> str:
+    def names(keys: list[str]) -> str:
+        return ", ".join(registry.METRICS[k].sentence_name for k in keys)
+
+    level = fmt.percent(run_verdict.confidence)
+    if run_verdict.outcome == "better":
+        return f"Verdict: better (significant after Holm at {level} family-wise on {names(run_verdict.better)})."
+    if run_verdict.outcome == "worse":
+        return f"Verdict: worse (significant after Holm at {level} family-wise on {names(run_verdict.worse)})."
+    if run_verdict.better:
+        return f"Verdict: inconclusive (better on {names(run_verdict.better)} but worse on {names(run_verdict.worse)})."
+    return f"Verdict: inconclusive (no accuracy metric differs after Holm adjustment at {level} family-wise)."
+
+
+def outcome_counts_view(evaluation: Evaluation) -> list[dict]:
+    """Per one-hot outcome table (e.g. the SQL error classes): how many answers fell in each class, base vs tuned."""
+    scored = {key for ex in evaluation.examples for key in ex.base_scores}
+    tables = []
+    for title, keys in registry.counts_tables(scored).items():
+        rows = [
+            {
+                "name": key,
+                "label": registry.METRICS[key].label,
+                **{side: sum(1 for ex in evaluation.examples if (getattr(ex, f"{side}_scores").get(key) or 0) >= 0.5)
+                   for side in ("base", "tuned")},
+            }
+            for key in keys
+        ]
+        tables.append({"title": title, "rows": [{**r, "diff": r["tuned"] - r["base"]} for r in rows]})
+    return tables
 
 
 # ----------------------------------------------------------------------------------------------
@@ -169,13 +199,13 @@ def verdict(row: dict) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def latency_view(evaluation: dict, rows: dict[str, dict]) -> dict | None:
+def latency_view(evaluation: Evaluation, rows: dict[str, dict]) -> dict | None:
     """Batch-1 latency and batched throughput, base beside tuned, with output length in the same table."""
-    latency, throughput = evaluation.get("latency") or {}, evaluation.get("throughput") or {}
+    latency, throughput = evaluation.latency, evaluation.throughput
     if not latency and not throughput:
         return None
-    sides = {side: (latency.get(side) or {}, throughput.get(side) or {}) for side in ("base", "tuned")}
-    tokens = {side: _mean([q.get("output_tokens") for q in timed.get("queries") or []]) for side, (timed, _) in sides.items()}
+    sides = {side: (latency.get(side), throughput.get(side)) for side in ("base", "tuned")}
+    tokens = {side: _mean([q.output_tokens for q in timed.queries]) if timed else None for side, (timed, _) in sides.items()}
     base, tuned = (_latency_measures(*sides[side], tokens[side]) for side in ("base", "tuned"))
     return {
         "note": latency_note(rows, tokens),
@@ -187,19 +217,19 @@ def latency_view(evaluation: dict, rows: dict[str, dict]) -> dict | None:
     }
 
 
-def _latency_measures(timed: dict, batched: dict, tokens: float | None) -> list[tuple[str, str, Any]]:
+def _latency_measures(timed: Latency | None, batched: Throughput | None, tokens: float | None) -> list[tuple[str, str, Any]]:
     """(measure, formatting kind, value) for one model, in table order."""
     measures = [
-        ("Timed queries (batch 1)", "number", len(timed.get("queries") or []) or None),
+        ("Timed queries (batch 1)", "number", len(timed.queries) if timed and timed.queries else None),
         ("Output tokens per timed query", "tokens", tokens),
     ]
     for key, label in (("total_s", "Latency"), ("ttft_s", "Time to first token"), ("tpot_s", "Time per output token")):
-        measures += [(f"{label} {stat}", "seconds", (timed.get(key) or {}).get(stat)) for stat in ("mean", "p50", "p95")]
+        measures += [(f"{label} {stat}", "seconds", getattr(getattr(timed, key), stat) if timed else None) for stat in ("mean", "p50", "p95")]
     return measures + [
-        ("Tokens/s (batch 1)", "per_second", timed.get("batch1_tokens_per_s")),
-        ("Batched generation, wall time", "seconds", batched.get("seconds")),
-        ("Batched generation, tokens", "number", batched.get("tokens")),
-        ("Batched generation, tokens/s", "per_second", batched.get("tokens_per_s")),
+        ("Tokens/s (batch 1)", "per_second", timed.batch1_tokens_per_s if timed else None),
+        ("Batched generation, wall time", "seconds", batched.seconds if batched else None),
+        ("Batched generation, tokens", "number", batched.tokens if batched else None),
+        ("Batched generation, tokens/s", "per_second", batched.tokens_per_s if batched else None),
     ]
 
 
@@ -253,18 +283,18 @@ def _length_relation(base: float, tuned: float) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def breakdown_view(evaluation: dict, headline: dict | None) -> list[dict]:
+def breakdown_view(evaluation: Evaluation, headline: dict | None) -> list[dict]:
     """Per value of every breakdown column (category, difficulty...): the headline metric, base vs tuned."""
     if not headline:
         return []
     metric, out = headline["name"], []
-    for column, groups in (evaluation.get("breakdown") or {}).items():
+    for column, groups in evaluation.breakdown.items():
         rows = []
         for value in _ordered_values(groups):
             group = groups[value]
-            base, tuned = (group.get("base") or {}).get(metric), (group.get("tuned") or {}).get(metric)
+            base, tuned = group.base.get(metric), group.tuned.get(metric)
             diff = tuned - base if base is not None and tuned is not None else None
-            rows.append({"value": value, "n": group.get("n"), "base": base, "tuned": tuned, "diff": diff})
+            rows.append({"value": value, "n": group.n, "base": base, "tuned": tuned, "diff": diff})
         out.append({"column": column, "metric": metric, "label": headline["label"], "kind": headline["kind"], "rows": rows})
     return out
 
@@ -280,32 +310,31 @@ def _ordered_values(groups: dict) -> list[str]:
 _PAIR_OUTCOMES = {(False, True): "fixed", (True, False): "broken", (True, True): "both_correct", (False, False): "both_wrong"}
 
 
-def examples_view(evaluation: dict, metric: str | None) -> dict:
+def examples_view(evaluation: Evaluation, metric: str | None) -> dict:
     """Examples tuning fixed (base wrong, tuned right) and broke, by the headline metric's scores."""
-    examples = evaluation.get("examples") or []
+    examples = evaluation.examples
     counts = dict.fromkeys([*_PAIR_OUTCOMES.values(), "not_scored"], 0)
     picked: dict[str, list[dict]] = {"fixed": [], "broken": []}
-    flags = [m for m in ACCURACY if any((ex.get("base_scores") or {}).get(m) is not None for ex in examples)]
+    flags = registry.accuracy_family(key for ex in examples for key, v in ex.base_scores.items() if v is not None)
     for ex in examples:
-        pair = (_correct(ex, "base_scores", metric), _correct(ex, "tuned_scores", metric))
+        pair = (_correct(ex.base_scores, metric), _correct(ex.tuned_scores, metric))
         outcome = _PAIR_OUTCOMES.get(pair, "not_scored")
         counts[outcome] += 1
         if outcome in picked and len(picked[outcome]) < EXAMPLES_PER_KIND:
             picked[outcome].append(_example(ex, flags))
-    return {"metric": metric, "label": METRICS[metric].label if metric in METRICS else metric, "counts": counts, **picked}
+    return {"metric": metric, "label": registry.METRICS[metric].label if metric in registry.METRICS else metric, "counts": counts, **picked}
 
 
-def _correct(example: dict, side: str, metric: str | None) -> bool | None:
+def _correct(scores: dict[str, float | None], metric: str | None) -> bool | None:
     """A per-example 0/1 score as right/wrong; None where the metric did not apply."""
-    score = (example.get(side) or {}).get(metric) if metric else None
+    score = scores.get(metric) if metric else None
     return None if score is None else score >= 0.5
 
 
-def _example(ex: dict, flags: list[str]) -> dict:
+def _example(ex: ExampleRow, flags: list[str]) -> dict:
     return {
-        **{key: ex.get(key) for key in ("id", "prompt", "gold", "base", "tuned")},
-        "meta": ex.get("meta") or {},
-        "scores": [{"metric": m, "base": _correct(ex, "base_scores", m), "tuned": _correct(ex, "tuned_scores", m)} for m in flags],
+        **ex.model_dump(include={"id", "prompt", "gold", "base", "tuned", "meta"}),
+        "scores": [{"metric": m, "base": _correct(ex.base_scores, m), "tuned": _correct(ex.tuned_scores, m)} for m in flags],
     }
 
 
@@ -314,69 +343,58 @@ def _example(ex: dict, flags: list[str]) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 
-def training_view(results: dict) -> dict:
+def training_view(results: RunResults) -> dict:
     """The final model's training: budget, speed, final losses, hyperparameters and loss curves."""
-    training = results.get("training") or {}
-    train = [[h["step"], h["loss"]] for h in training.get("history") or [] if h.get("loss") is not None and h.get("step") is not None]
-    valid = [[v["step"], v["loss"]] for v in training.get("valid_losses") or [] if v.get("loss") is not None]
-    search = results.get("search") or {}
-    keys = ("steps", "planned_steps", "stopped_early", "train_tokens", "train_seconds", "validation_seconds", "tokens_per_second")
+    training = results.training
+    train = [[h.step, h.loss] for h in training.history if h.loss is not None and h.step is not None]
+    valid = [[v.step, v.loss] for v in training.valid_losses]
+    keys = {"steps", "planned_steps", "stopped_early", "train_tokens", "train_seconds", "validation_seconds", "tokens_per_second"}
     return {
-        **{key: training.get(key) for key in keys},
+        **training.model_dump(include=keys),
         "final_train_loss": train[-1][1] if train else None,
         "final_valid_loss": valid[-1][1] if valid else None,
-        "origin": search.get("final_model") or "trained in this run",
-        "hyperparameters": flatten(results.get("train_spec") or {}),
+        "origin": results.search.final_model if results.search else "trained in this run",
+        "hyperparameters": flatten(results.train_spec),
         "loss_curve": {"train": train, "valid": valid},
     }
 
 
-def search_view(search: dict | None, spec: dict) -> dict | None:
+def search_view(search: Search | None, spec: dict) -> dict | None:
     """Trials, best trial, pruning savings and importances; None when the run had no search."""
-    if not search:
+    if search is None:
         return None
-    trials = search.get("trials") or []
-    best = search.get("best_trial")
-    front = {t.get("number") for t in search.get("pareto_front") or []}
-    names = list(dict.fromkeys([*(search.get("best_params") or {}), *(k for t in trials for k in t.get("params") or {})]))
-    space = ((spec.get("search") or {}).get("space") or {})
-    counts = search.get("counts") or {}
-    steps_run, saved = search.get("steps_run") or 0, search.get("steps_saved_by_pruning") or 0
-    importances = sorted((search.get("param_importances") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    front = set(search.pareto_front or [])
+    names = list(dict.fromkeys([*search.best_params, *(k for t in search.trials for k in t.params)]))
+    space = (spec.get("search") or {}).get("space") or {}
+    steps_run, saved = search.steps_run, search.steps_saved_by_pruning
+    importances = sorted(search.param_importances.items(), key=lambda kv: (-kv[1], kv[0]))
     view = {
-        **{key: search.get(key) for key in ("study_name", "storage", "best_trial", "best_params", "best_value", "final_model", "seconds")},
-        "objectives": str(search.get("objective") or "").split(" + "),
-        "directions": str(search.get("direction") or "").split(","),
-        "multi_objective": search.get("pareto_front") is not None,
+        **search.model_dump(mode="json", include={"study_name", "storage", "best_trial", "best_params", "best_values", "seconds"}),
+        "final_model": search.final_model,
+        "objectives": search.objectives,
+        "directions": search.directions,
+        "multi_objective": search.pareto_front is not None,
         "param_names": names,
         "log_scale_params": [n for n in names if (space.get(n) or {}).get("log")],
-        "counts": counts,
-        "n_trials": len(trials),
+        "counts": {str(state): n for state, n in search.counts.items()},
+        "n_trials": len(search.trials),
         "steps_run": steps_run,
         "steps_saved_by_pruning": saved,
         "saved_fraction": saved / (steps_run + saved) if steps_run + saved else None,
         "param_importances": [{"name": k, "importance": v} for k, v in importances],
-        "pareto_front": sorted(front) if search.get("pareto_front") is not None else None,
-        "trials": [_trial(t, best, front) for t in trials],
+        "pareto_front": sorted(front) if search.pareto_front is not None else None,
+        "trials": [_trial(t, search.best_trial, front) for t in search.trials],
     }
     view["summary"] = _search_summary(view)
     return mask_secrets(view)
 
 
-def _trial(t: dict, best: int | None, front: set) -> dict:
-    values = t.get("values")
+def _trial(t: Trial, best: int, front: set[int]) -> dict:
     return {
-        "number": t.get("number"),
-        "state": t.get("state"),
-        "params": t.get("params") or {},
-        "values": values,
-        "value": values[0] if values else None,
-        "duration_s": t.get("duration_s"),
-        "steps": t.get("steps"),
-        "planned_steps": t.get("planned_steps"),
-        "is_best": t.get("number") == best,
-        "on_pareto_front": t.get("number") in front,
-        "fail_reason": t.get("fail_reason"),
+        **t.model_dump(mode="json", include={"number", "state", "params", "values", "duration_s", "steps", "planned_steps", "fail_reason"}),
+        "value": t.values[0] if t.values else None,
+        "is_best": t.number == best,
+        "on_pareto_front": t.number in front,
     }
 
 
@@ -390,8 +408,7 @@ def _search_summary(view: dict) -> str:
             f"; pruning stopped {counts['pruned']} early and saved {view['steps_saved_by_pruning']} of {planned} "
             f"planned training steps ({fmt.percent(view['saved_fraction'])})"
         )
-    best_value = view["best_value"]
-    shown = ", ".join(fmt.number(v) for v in best_value) if isinstance(best_value, list) else fmt.number(best_value)
+    shown = ", ".join(fmt.number(v) for v in view["best_values"])
     return (
         f"{text}. Best trial #{view['best_trial']}: {' + '.join(view['objectives'])} = {shown}. "
         f"Final model: {view['final_model']}."
@@ -403,32 +420,33 @@ def _search_summary(view: dict) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def provenance_view(results: dict, spec: dict | None) -> dict:
+def provenance_view(results: RunResults, spec: dict | None) -> dict:
     """Everything needed to reproduce the run: spec, model/data ids and hashes, versions, seeds, times."""
     spec = spec or {}
-    evaluation = results.get("evaluation") or {}
-    first = next(iter((evaluation.get("metrics") or {}).values()), {})
+    evaluation = results.evaluation
+    first = next(iter(evaluation.metrics.values()), None)
     seeds = {
-        "train": (results.get("train_spec") or {}).get("seed"),
+        "train": results.train_spec.get("seed"),
         "data_split": _dig(spec, "data", "split", "seed"),
-        "search_sampler": _dig(spec, "search", "seed") if results.get("search") else None,
+        "search_sampler": _dig(spec, "search", "seed") if results.search else None,
         "tiny_model_init": _dig(spec, "model", "tiny", "seed") if _dig(spec, "model", "source") == "tiny" else None,
     }
     return mask_secrets(
         {
             "spec_yaml": yaml.safe_dump(mask_secrets(spec), sort_keys=False, allow_unicode=True) if spec else None,
             "reproduce": "harness run spec.yaml  # the spec.yaml saved in this run directory",
-            "model": results.get("model") or {},
-            "data": results.get("data") or {},
+            "model": results.model.model_dump(mode="json"),
+            "data": results.data.model_dump(mode="json"),
             "evaluation": {
-                "n": evaluation.get("n"),
-                "decoding": evaluation.get("decoding") or {},
-                "bootstrap_resamples": first.get("n_resamples"),
-                "confidence": first.get("confidence"),
+                "n": evaluation.n,
+                "decoding": evaluation.decoding.model_dump(mode="json"),
+                "bootstrap_resamples": first.n_resamples if first else None,
+                "confidence": first.confidence if first else None,
+                "verdict": evaluation.verdict.model_dump(mode="json"),
             },
             "seeds": {k: v for k, v in seeds.items() if v is not None},
-            "environment": results.get("environment") or {},
-            "timings": results.get("timings") or {},
+            "environment": results.environment.model_dump(mode="json"),
+            "timings": results.timings,
         }
     )
 

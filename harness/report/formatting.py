@@ -97,6 +97,12 @@ def percent(v: float | None) -> str:
     return MISSING if _missing(v) else f"{100 * v:.0f}%"
 
 
+def level(v: float) -> str:
+    """A confidence level: 0.95 -> '95%', a Holm step's 0.9833 -> '98.3%'."""
+    shown = f"{100 * v:.1f}"
+    return f"{shown.removesuffix('.0')}%"
+
+
 def check(flag: bool | None) -> str:
     """A per-example match flag: ✓ / ✗, or a dash where the metric did not apply."""
     return MISSING if flag is None else ("✓" if flag else "✗")

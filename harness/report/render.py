@@ -13,17 +13,17 @@ from pathlib import Path
 
 import jinja2
 
+from harness import runs
 from harness.report import formatting
 from harness.report.content import flatten
 from harness.report.plots import Plot
 
 TEMPLATES = Path(__file__).parent / "templates"
-PLOTS_DIR = "plots"
 
 
 def plot_path(plot: Plot) -> str:
     """Where a plot's PNG lives, relative to the run directory (and to report.md)."""
-    return f"{PLOTS_DIR}/{plot.id}.png"
+    return f"{runs.PLOTS_DIR}/{plot.id}.png"
 
 
 def markdown(view: dict, plots: list[Plot]) -> str:

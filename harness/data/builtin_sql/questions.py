@@ -270,7 +270,7 @@ def _in(s: Scope, t: Table, c: Column, q: str, negate: bool) -> Cond | None:
         return None
     chosen = s.rng.sample(values, s.rng.choice((2, 2, 3)) if len(values) > 3 else 2)
     sql = f"{q}{c.name} {'NOT IN' if negate else 'IN'} ({', '.join(lit(v) for v in chosen)})"
-    quoted = [[v for v in chosen], [f"'{v}'" for v in chosen]]
+    quoted = [list(chosen), [f"'{v}'" for v in chosen]]
     if negate:
         words = [f"is not {or_list(v)}" for v in quoted]
         words += [f"is not one of {', '.join(v)}" for v in quoted]

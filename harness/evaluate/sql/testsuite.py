@@ -18,6 +18,7 @@ and tuned models are judged on identical data.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sqlite3
 from collections import defaultdict
@@ -222,10 +223,8 @@ def _fill(conn: sqlite3.Connection, tables: list[Table], constants: Constants, r
                 p[i] if i < len(p) else _cell(c, p, lo, rng)
                 for c, p, lo in zip(table.columns, planted, loose)
             ]
-            try:
+            with contextlib.suppress(sqlite3.Error):  # CHECK / STRICT type / NOT NULL violations: that row is simply not there
                 conn.execute(sql, row)
-            except sqlite3.Error:
-                pass  # CHECK / STRICT type / NOT NULL violations: that row is simply not there
 
 
 def build_databases(

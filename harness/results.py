@@ -1,0 +1,319 @@
+"""What a run produces, as one typed and versioned record: the contract between the stages.
+
+The pipeline writes `results.json` once from a `RunResults`; the report, the CLI, `harness eval`
+and the benchmarks read it back through the same types, so no module digs in the JSON by string
+keys. Bump SCHEMA_VERSION when a change would make older files load wrongly.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness import runs
+from harness.errors import UserError
+
+SCHEMA_VERSION = 2  # version 1: the unversioned results.json written before 2026-11-23
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- data, model, training
+
+
+class DataInfo(_Record):
+    """What the data stage loaded and how it split it."""
+
+    source: str
+    format: str
+    rows: int
+    train: int
+    valid: int
+    test: int
+    dropped_overlap: int  # held-out examples removed because their prompt is also in train
+    sha256: str
+    evaluation_only: dict[str, int] = Field(default_factory=dict)  # rows per evaluation-only set (the hold-out)
+
+
+class ModelInfo(_Record):
+    source: str
+    dir: str
+    architecture: str
+    hidden_size: int | None
+    layers: int | None
+    vocab_size: int | None
+    weights_sha256_head: str
+    revision: str | None = None  # the hub commit the weights came from, where known
+
+
+class LossPoint(_Record):
+    step: int
+    loss: float
+
+
+class TrainerLog(BaseModel):
+    """One of the trainer's log lines; which keys it has depends on the line (a summary line has no loss)."""
+
+    model_config = ConfigDict(extra="allow")
+    step: int | None = None
+    loss: float | None = None
+
+
+class Training(_Record):
+    """The final model's training (harness.train.TrainResult as stored)."""
+
+    adapter_dir: Path
+    steps: int
+    planned_steps: int
+    train_tokens: int
+    train_seconds: float
+    validation_seconds: float
+    tokens_per_second: float
+    step_end_seconds: list[float] = Field(default_factory=list)
+    history: list[TrainerLog] = Field(default_factory=list)
+    valid_losses: list[LossPoint] = Field(default_factory=list)
+    stopped_early: bool = False
+    autotrain_params: dict[str, Any] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- search
+
+
+class StoredTrialState(StrEnum):
+    """Optuna's trial states, lower-cased."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAIL = "fail"
+    WAITING = "waiting"
+
+
+class Trial(_Record):
+    """One Optuna trial as stored (like optuna.trial.FrozenTrial, plus what the harness recorded)."""
+
+    number: int
+    state: StoredTrialState
+    params: dict[str, Any]
+    values: list[float] | None
+    intermediate_values: dict[int, float] = Field(default_factory=dict)  # step -> validation loss
+    duration_s: float | None = None
+    steps: int | None = None
+    planned_steps: int | None = None
+    valid_loss: float | None = None
+    worker: str | None = None
+    fail_reason: str | None = None
+    retry_of: int | None = None
+
+
+class Search(_Record):
+    study_name: str
+    storage: str  # passwords masked
+    objectives: list[str]
+    directions: list[Literal["minimize", "maximize"]]
+    best_trial: int
+    best_params: dict[str, Any]
+    best_values: list[float]
+    reused_best_trial: bool  # True: the final model is the best trial's adapter; False: retrained
+    trials: list[Trial]
+    pareto_front: list[int] | None = None  # trial numbers; None for a single objective
+    param_importances: dict[str, float] = Field(default_factory=dict)
+    counts: dict[StoredTrialState, int] = Field(default_factory=dict)
+    steps_run: int = 0
+    steps_saved_by_pruning: int = 0
+    seconds: float = 0.0
+
+    @property
+    def final_model(self) -> str:
+        return "reused the best trial's adapter" if self.reused_best_trial else "retrained with the best parameters"
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+class AdjustedInterval(_Record):
+    """A family member's interval at its Holm step: level 1 - alpha / (m - rank)."""
+
+    method: Literal["holm"] = "holm"
+    family_size: int
+    rank: int  # 0 = smallest bootstrap p-value
+    p_value: float
+    confidence: float
+    ci_low: float
+    ci_high: float
+    significant: bool  # rejected by Holm's step-down (every smaller p-value rejected too)
+
+
+class Comparison(_Record):
+    """Base vs tuned on `n` paired examples (harness.evaluate.stats.Comparison as stored)."""
+
+    n: int
+    base: float | None
+    tuned: float | None
+    diff: float | None
+    rel_change: float | None
+    ci_low: float | None
+    ci_high: float | None
+    confidence: float
+    n_resamples: int
+    adjusted: AdjustedInterval | None = None  # accuracy-family metrics: the Holm-adjusted interval
+
+
+class Verdict(_Record):
+    """Did tuning make the model better, across the accuracy family, luck accounted for?"""
+
+    outcome: Literal["better", "worse", "inconclusive"]
+    family: list[str]  # the metrics adjusted together
+    better: list[str]  # family members significantly better after Holm
+    worse: list[str]
+    confidence: float  # the family-wise level
+
+
+class QueryTiming(_Record):
+    ttft_s: float
+    tpot_s: float | None
+    total_s: float
+    output_tokens: int
+
+
+class Distribution(_Record):
+    n: int
+    mean: float | None
+    p50: float | None
+    p95: float | None
+
+
+class Latency(_Record):
+    """One model's batch-1 timed queries."""
+
+    queries: list[QueryTiming]
+    total_s: Distribution
+    ttft_s: Distribution
+    tpot_s: Distribution
+    batch1_tokens_per_s: float
+
+
+class Throughput(_Record):
+    seconds: float
+    tokens_per_s: float
+    tokens: int
+
+
+class Decoding(_Record):
+    strategy: Literal["greedy"] = "greedy"
+    max_new_tokens: int
+    batch_size: int
+
+
+class SideMeans(_Record):
+    base: dict[str, float | None]
+    tuned: dict[str, float | None]
+
+
+class BreakdownGroup(SideMeans):
+    n: int
+
+
+class ExampleRow(_Record):
+    id: str
+    prompt: str
+    gold: str
+    base: str
+    tuned: str
+    meta: dict[str, Any] = Field(default_factory=dict)
+    base_scores: dict[str, float | None] = Field(default_factory=dict)
+    tuned_scores: dict[str, float | None] = Field(default_factory=dict)
+
+
+Side = Literal["base", "tuned"]
+
+
+class Evaluation(_Record):
+    n: int
+    decoding: Decoding
+    metrics: dict[str, Comparison]
+    verdict: Verdict
+    throughput: dict[Side, Throughput]
+    latency: dict[Side, Latency] = Field(default_factory=dict)
+    breakdown: dict[str, dict[str, BreakdownGroup]] = Field(default_factory=dict)  # column -> value -> means
+    examples: list[ExampleRow] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- the whole run
+
+
+class Environment(_Record):
+    python: str
+    platform: str
+    cpu_count: int | None
+    torch_threads: int
+    gpu: str | None
+    packages: dict[str, str | None]
+
+
+class RunResults(_Record):
+    schema_version: Literal[2] = SCHEMA_VERSION
+    project: str
+    status: Literal["ok"] = "ok"
+    run_dir: Path
+    model: ModelInfo
+    data: DataInfo
+    train_spec: dict[str, Any]  # the resolved train section the final model used
+    training: Training
+    search: Search | None = None
+    evaluation: Evaluation
+    environment: Environment
+    timings: dict[str, float] = Field(default_factory=dict)  # stage -> seconds, plus "total"
+
+
+class EvalResults(_Record):
+    """`harness eval`'s eval.json: one base-vs-tuned evaluation of an adapter."""
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    project: str
+    adapter_dir: Path
+    evaluation: Evaluation
+
+
+# ---------------------------------------------------------------- reading and writing
+
+
+def write(path: Path, record: RunResults | EvalResults) -> Path:
+    return runs.write_atomic(path, (record.model_dump_json(indent=2) + "\n").encode())
+
+
+def load(run_dir: Path) -> RunResults:
+    """The run's results.json; an older or foreign file fails with one line saying which version it is."""
+    path = runs.results_path(run_dir)
+    if not path.is_file():
+        raise UserError(f"{run_dir}: no {path.name} here; give a finished run directory (runs/<project>/<timestamp>)")
+    return _parse(path, RunResults)
+
+
+def load_eval(path: Path) -> EvalResults:
+    return _parse(path, EvalResults)
+
+
+def _parse(path: Path, record: type[RunResults | EvalResults]) -> Any:
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    version = data.get("schema_version", 1) if isinstance(data, dict) else None
+    if version != SCHEMA_VERSION:
+        raise UserError(
+            f"{path}: results schema version {version}, this harness reads version {SCHEMA_VERSION}; "
+            "re-run the spec (or use the harness version that wrote it) to get a report"
+        )
+    try:
+        return record.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UserError(f"{path}: field '{where}': {first['msg']} (schema version {SCHEMA_VERSION})") from None

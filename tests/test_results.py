@@ -1,0 +1,26 @@
+"""The results record: what an older or broken results.json does to `harness report` and `harness eval`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.cli import main
+
+
+@pytest.mark.parametrize("command", ["report", "eval"])
+def test_results_from_before_the_schema_version_fail_with_one_line(tmp_path, capsys, command):
+    unversioned = {"project": "old", "status": "ok", "evaluation": {"n": 8, "metrics": {}}, "training": {"adapter_dir": "a"}}
+    (tmp_path / "results.json").write_text(json.dumps(unversioned))
+    assert main([command, str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    expected = (f"error: {tmp_path}/results.json: results schema version 1, this harness reads version 2; "
+                "re-run the spec (or use the harness version that wrote it) to get a report")
+    assert err == [expected]
+
+
+def test_a_results_file_with_a_wrong_field_names_the_field(tmp_path, capsys):
+    (tmp_path / "results.json").write_text(json.dumps({"schema_version": 2, "project": "p"}))
+    assert main(["report", str(tmp_path)]) == 2
+    assert "results.json: field 'run_dir': Field required (schema version 2)" in capsys.readouterr().err
