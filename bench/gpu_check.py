@@ -42,7 +42,7 @@ def bf16_matmul_peak(n: int = 8192, repeats: int = 5) -> float:
 def run_mode(name: str, quantization: str, model_dir: Path, splits, prompt, args, work: Path, n_params: int, peak: float) -> dict:
     import torch
 
-    from harness.evaluate import evaluate_pair
+    from harness.evaluate.pair import evaluate_pair
     from harness.spec import EvaluationSpec, TrainSpec
     from harness.train import train
 
@@ -69,7 +69,7 @@ def run_mode(name: str, quantization: str, model_dir: Path, splits, prompt, args
         EvaluationSpec(metrics=["sql", "perplexity"], max_new_tokens=64, batch_size=16, bootstrap_resamples=200),
         dtype="bfloat16",
     )
-    metrics = evaluation["metrics"]
+    metrics = evaluation.metrics
     return {
         "mode": name,
         "steps": result.steps,
@@ -78,8 +78,7 @@ def run_mode(name: str, quantization: str, model_dir: Path, splits, prompt, args
         "mfu_4nt": 4 * n_params * tokens_per_s / peak,
         "mfu_6nt": 6 * n_params * tokens_per_s / peak,
         "peak_gpu_memory_gib": peak_memory / 2**30,
-        "execution_match": {side: metrics["execution_match"][side] for side in ("base", "tuned")},
-        "perplexity_answer": {side: metrics["perplexity_answer"][side] for side in ("base", "tuned")},
+        **{key: {"base": metrics[key].base, "tuned": metrics[key].tuned} for key in ("execution_suite", "perplexity_answer")},
     }
 
 

@@ -51,8 +51,12 @@ def _route_logging(verbose: bool, listener: LineConsole | RichConsole) -> loggin
 
     transformers.utils.logging.disable_default_handler()
     transformers.utils.logging.enable_propagation()
+    library_root = logging.getLogger("datasets")  # datasets >= 4 gives it a stderr handler of its own
+    for own in list(library_root.handlers):
+        library_root.removeHandler(own)
     if not verbose:
         datasets.disable_progress_bars()
+        transformers.utils.logging.disable_progress_bar()  # transformers >= 5 shows one per weight load
     return handler
 
 

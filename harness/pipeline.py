@@ -79,7 +79,8 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Path:
             timings=timings,
         )
         results.write(runs.results_path(run_dir), record)
-        write_reports(run_dir)
+        with progress.stage("report"):  # after `total`: results.json is written once, before the report
+            write_reports(run_dir)
     return run_dir
 
 

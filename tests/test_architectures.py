@@ -15,7 +15,7 @@ import time
 import pytest
 
 from harness.data import load_splits
-from harness.evaluate import evaluate_pair
+from harness.evaluate.pair import evaluate_pair
 from harness.models import resolve_model
 from harness.spec import TinyModel, parse_spec
 from harness.train import train
@@ -44,7 +44,7 @@ def test_every_spec_architecture_is_covered_here():
 def test_architecture_trains_and_evaluates(architecture, tmp_path, record_property):
     started = time.perf_counter()
     spec = parse_spec(
-        tiny_spec_dict(**{"model.tiny.architecture": architecture, "evaluation.metrics": ["exact_match", "perplexity"]})
+        tiny_spec_dict(**{"model.tiny.architecture": architecture, "evaluation.metrics": ["exact_text", "perplexity"]})
     )
     model_dir = resolve_model(spec.model)
     config = json.loads((model_dir / "config.json").read_text())

@@ -3,13 +3,14 @@ search/training/generation progress and the verdict; the libraries' chatter land
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import tiny_spec_dict, write_spec
+from tests.conftest import WIKISQL_TRAIN, tiny_spec_dict, write_spec
 
 HARNESS = [sys.executable, "-m", "harness.cli"]
 REPO = Path(__file__).resolve().parents[1]
@@ -45,9 +46,16 @@ def test_piped_run_is_short_plain_lines_and_the_noise_goes_to_the_run_log(tmp_pa
     assert "Unsloth not available" in log and "{'loss'" in log and "Trial 1 finished" in log
 
 
-def test_verbose_shows_the_library_logs_that_are_otherwise_hidden(tiny_spec_file):
-    quiet = _harness("validate", str(tiny_spec_file), cwd=tiny_spec_file.parent)
-    loud = _harness("validate", "-v", str(tiny_spec_file), cwd=tiny_spec_file.parent)
-    assert quiet.returncode == loud.returncode == 0
-    assert quiet.stderr == ""
-    assert "datasets: PyTorch version" in loud.stderr, loud.stderr
+def test_verbose_shows_the_library_output_that_is_otherwise_hidden(tmp_path):
+    """A CSV source goes through `datasets`, whose progress bar shows with -v only (one file per
+    call: `datasets` caches what it has read once and would print nothing the second time)."""
+    rows = [json.loads(line)["text"] for line in WIKISQL_TRAIN.read_text().splitlines()[:150]]
+    calls = {}
+    for name, flags in (("quiet", []), ("loud", ["-v"])):
+        with (tmp_path / f"{name}.csv").open("w", newline="") as fh:
+            csv.writer(fh).writerows([["text"], *([r] for r in rows)])
+        spec = tiny_spec_dict(**{"data.source": f"{name}.csv", "data.subset": None})
+        calls[name] = _harness("validate", *flags, str(write_spec(tmp_path / f"{name}.yaml", spec)), cwd=tmp_path)
+    assert calls["quiet"].returncode == calls["loud"].returncode == 0
+    assert calls["quiet"].stderr == ""
+    assert "Generating train split" in calls["loud"].stderr, calls["loud"].stderr

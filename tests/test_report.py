@@ -325,7 +325,7 @@ def test_report_stage_imports_no_pipeline_stage(tiny_run: Path):
 def test_verdict_significant_improvement():
     row = content.metric_row("execution_match", typed(0.42, 0.735, 0.25, 0.38))
     assert row["significant"] and row["outcome"] == "better"
-    assert content.verdict(row) == "Tuned beats base on execution accuracy: +31.5 pts [+25.0, +38.0] (95% CI), 42.0% → 73.5%, n=200."
+    assert content.verdict(row) == "Tuned beats base on single-database execution accuracy: +31.5 pts [+25.0, +38.0] (95% CI), 42.0% → 73.5%, n=200."
 
 
 def test_verdict_not_significant_when_interval_includes_zero():
