@@ -51,6 +51,7 @@ class Metric:
     short: str = ""  # its name inside the verdict sentence (defaults to the lower-cased label)
     objective: bool = False  # a trial can compute it on the validation split: a valid search objective
     counts_table: str = ""  # one-hot outcome classes: shown together as a base-vs-tuned counts table
+    refines: str = ""  # a looser metric this one tightens: the report counts answers it rejected that that one accepted
 
     @property
     def direction(self) -> str | None:
@@ -78,7 +79,7 @@ METRICS: dict[str, Metric] = {
     m.key: m
     for m in (
         Metric("execution_suite", "Execution accuracy (test suite)", "rate", _S, _UP, Family.SQL,
-               "execution accuracy (test suite)", objective=True),
+               "execution accuracy (test suite)", objective=True, refines="execution_match"),
         Metric("execution_match", "Execution accuracy (single database)", "rate", _S, _UP, Family.SQL,
                "single-database execution accuracy", objective=True),
         Metric("execution_match_subset", "Execution accuracy, extra columns allowed", "rate", _S, _UP, Family.SQL, objective=True),
@@ -137,3 +138,9 @@ def counts_tables(keys) -> dict[str, list[str]]:
         if m.counts_table and key in present:
             out.setdefault(m.counts_table, []).append(key)
     return out
+
+
+def refinements(keys) -> list[Metric]:
+    """The given keys' metrics that tighten another given one (see `Metric.refines`)."""
+    present = set(keys)
+    return [m for k, m in METRICS.items() if k in present and m.refines in present]

@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness import progress, results, runs
-from harness.data import load_splits
+from harness.data import Example, load_benchmarks, load_splits
 from harness.errors import UserError
 from harness.evaluate.pair import evaluate_pair, score_adapter
 from harness.models import describe_model, resolve_model
 from harness.preflight import preflight
 from harness.report import write_reports
-from harness.results import Environment, EvalResults, ModelInfo, RunResults, Search, Training
+from harness.results import Environment, EvalResults, Evaluation, ModelInfo, RunResults, Search, Training
 from harness.search import load_trial_training, run_trials, search, summarize
 from harness.spec import Spec, load_spec
 from harness.train import train
@@ -39,6 +39,7 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Path:
     with _timed(timings, "load_data"):  # the data is read and split by the checks
         checked = preflight(spec)
     splits, data_info = checked.splits, checked.data_info
+    evaluation_sets = {**splits.evaluation_only, **checked.benchmarks}
     with _timed(timings, "load_model"):
         model_dir = resolve_model(spec.model, spec.base_dir)
     runs_root = Path(runs_dir or spec.runs_dir).resolve()
@@ -65,6 +66,10 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Path:
         log.info("trained %d steps, %.0f train tokens/s", trained.steps, trained.tokens_per_second)
         with _timed(timings, "evaluate"):
             evaluation = evaluate_pair(model_dir, trained.adapter_dir, splits.test, spec.prompt, spec.evaluation, spec.model.dtype)
+        benchmarks: dict[str, Evaluation] = {}
+        if evaluation_sets:
+            with _timed(timings, "evaluate_sets"):
+                benchmarks = _evaluate_sets(spec, model_dir, trained.adapter_dir, evaluation_sets)
         timings["total"] = round(time.perf_counter() - started, 2)  # the report's own seconds are not in it
         record = RunResults(
             project=spec.project,
@@ -75,6 +80,7 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Path:
             training=Training.model_validate(trained, from_attributes=True),
             search=search_result.study if search_result else None,
             evaluation=evaluation,
+            benchmarks=benchmarks,
             environment=Environment.model_validate(runs.environment()),
             timings=timings,
         )
@@ -118,9 +124,22 @@ def evaluate_adapter(spec: Spec, adapter_dir: Path, out_dir: Path) -> Path:
         raise UserError(f"{adapter_dir}: not a PEFT adapter directory (no adapter_config.json)")
     model_dir = resolve_model(spec.model, spec.base_dir)
     splits, _ = load_splits(spec.data, spec.base_dir)
+    evaluation_sets = {**splits.evaluation_only, **load_benchmarks(spec.evaluation.benchmarks, spec.base_dir)}
     out_dir.mkdir(parents=True, exist_ok=True)
     evaluation = evaluate_pair(model_dir, adapter_dir, splits.test, spec.prompt, spec.evaluation, spec.model.dtype)
-    return results.write(out_dir / runs.EVAL, EvalResults(project=spec.project, adapter_dir=adapter_dir, evaluation=evaluation))
+    benchmarks = _evaluate_sets(spec, model_dir, adapter_dir, evaluation_sets)
+    record = EvalResults(project=spec.project, adapter_dir=adapter_dir, evaluation=evaluation, benchmarks=benchmarks)
+    return results.write(out_dir / runs.EVAL, record)
+
+
+def _evaluate_sets(spec: Spec, model_dir: Path, adapter_dir: Path, sets: dict[str, list[Example]]) -> dict[str, Evaluation]:
+    """Base vs tuned on each evaluation-only set with the test split's prompts, decoding and metrics;
+    latency is a property of the model, not of the questions, so it is timed on the test split only."""
+    settings = spec.evaluation.model_copy(update={"metrics": [m for m in spec.evaluation.metrics if m != "latency"]})
+    return {
+        name: evaluate_pair(model_dir, adapter_dir, examples, spec.prompt, settings, spec.model.dtype)
+        for name, examples in sets.items()
+    }
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.data import DataInfo, Splits, load_splits
+from harness.data import DataInfo, Example, Splits, load_benchmarks, load_splits
 from harness.models import check_model_source
 from harness.search import check_storage
 from harness.spec import Spec
@@ -21,13 +21,15 @@ class Checked:
 
     splits: Splits
     data_info: DataInfo
+    benchmarks: dict[str, list[Example]]  # evaluation.benchmarks, loaded
 
 
 def preflight(spec: Spec) -> Checked:
     """Raise the first `UserError` a run of `spec` would meet before training."""
     check_hardware(spec.train)
     splits, data_info = load_splits(spec.data, spec.base_dir)
+    benchmarks = load_benchmarks(spec.evaluation.benchmarks, spec.base_dir)
     check_model_source(spec.model, spec.base_dir)
     if spec.search is not None and spec.search.enabled and spec.search.storage:
         check_storage(spec.search.storage)
-    return Checked(splits=splits, data_info=data_info)
+    return Checked(splits=splits, data_info=data_info, benchmarks=benchmarks)

@@ -267,7 +267,9 @@ class RunResults(_Record):
     train_spec: dict[str, Any]  # the resolved train section the final model used
     training: Training
     search: Search | None = None
-    evaluation: Evaluation
+    evaluation: Evaluation  # the test split
+    # evaluation-only sets (data.split.holdout, evaluation.benchmarks) by name, judged like the test split
+    benchmarks: dict[str, Evaluation] = Field(default_factory=dict)
     environment: Environment
     timings: dict[str, float] = Field(default_factory=dict)  # stage -> seconds, plus "total"
 
@@ -279,6 +281,7 @@ class EvalResults(_Record):
     project: str
     adapter_dir: Path
     evaluation: Evaluation
+    benchmarks: dict[str, Evaluation] = Field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- reading and writing

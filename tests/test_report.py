@@ -383,10 +383,10 @@ def test_examples_fixed_and_broken_by_headline_metric():
 
 def test_demo_markdown_and_json(demo_run: Path):
     md, data = (demo_run / "report.md").read_text(), report_json(demo_run)
-    assert "| Execution accuracy **(headline)** | 200 | 42.0% | 73.5% | +31.5 pts | [+25.0, +38.0] | — | +75.0% | better |" in md
+    assert "| Execution accuracy (single database) **(headline)** | 200 | 42.0% | 73.5% | +31.5 pts | [+25.0, +38.0] | — | +75.0% | better |" in md
     assert [b["column"] for b in data["breakdown"]] == ["category", "difficulty"]
     assert [r["value"] for r in data["breakdown"][1]["rows"]] == ["easy", "medium", "hard"]
-    assert "### Execution accuracy by difficulty" in md and "| hard | 40 | 20.0% | 50.0% | +30.0 pts |" in md
+    assert "### Execution accuracy (single database) by difficulty" in md and "| hard | 40 | 20.0% | 50.0% | +30.0 pts |" in md
     assert "### Fixed by tuning" in md and "Example `bank-0006`" in md
     assert data["search"]["multi_objective"] and data["search"]["pareto_front"] == [0, 1]
     expected_plots = {"loss", "breakdown_category", "breakdown_difficulty", "search_history", "search_params", "search_pareto"}
@@ -476,3 +476,40 @@ def test_view_does_not_mutate_results():
     before = copy.deepcopy(record)
     content.build(record, demo_spec())
     assert record == before
+
+
+def _suite_example(i: int, single_ok: bool, suite_ok: bool) -> dict:
+    """An answer the real database may accept (single_ok) that its neighbours may still reject."""
+    example = _example(i, base_ok=False, tuned_ok=single_ok)
+    example["tuned_scores"] = {**example["tuned_scores"], "execution_suite": float(suite_ok)}
+    example["base_scores"] = {**example["base_scores"], "execution_suite": 0.0}
+    return example
+
+
+def test_suite_rejections_and_evaluation_only_sets_are_reported(tmp_path: Path):
+    results = demo_results()
+    evaluation = results["evaluation"]
+    # 3 tuned answers right on the real database alone; the neighbours reject 2 of them
+    evaluation["examples"] = [_suite_example(i, *flags) for i, flags in enumerate(
+        [(True, True), (True, False), (True, False), (False, False)])]
+    evaluation["metrics"]["execution_suite"] = comparison(0.30, 0.55, 0.15, 0.35)
+    unseen = demo_evaluation()
+    unseen["n"] = 60
+    unseen["metrics"] = {"execution_suite": comparison(0.0, 0.05, -0.02, 0.12, n=60),
+                         "execution_match": comparison(0.0, 0.10, 0.02, 0.18, n=60)}
+    unseen["verdict"] = {"outcome": "inconclusive", "family": ["execution_suite", "execution_match"],
+                         "better": [], "worse": [], "confidence": 0.95}
+    results["benchmarks"] = {"unseen": unseen}
+    run_dir = make_run_dir(tmp_path, results)
+    write_reports(run_dir)
+    data, md = report_json(run_dir), (run_dir / "report.md").read_text()
+    assert data["headline"]["metric"] == "execution_suite"  # the test-suite verdict heads the report
+    assert data["refinements"] == [{"metric": "execution_suite", "label": "Execution accuracy (test suite)",
+                                    "looser": "execution_match", "looser_label": "Execution accuracy (single database)",
+                                    "base": 0, "tuned": 2}]
+    assert "Execution accuracy (test suite) rejected 2 tuned and 0 base answers that execution accuracy (single database) accepted." in md
+    assert [row["name"] for row in data["evaluation_sets"]["side_by_side"]] == ["test split", "unseen"]
+    assert "| test split | 200 | 30.0% | 55.0% | +25.0 pts |" in md
+    assert "| unseen | 60 | 0.0% | 5.0% | +5.0 pts |" in md
+    assert "### unseen (n=60, verdict: inconclusive)" in md
+    assert "<h2>How far the gain travels</h2>" in (run_dir / "report.html").read_text()

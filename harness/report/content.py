@@ -44,6 +44,8 @@ def build(results: RunResults, spec: dict | None = None) -> dict:
         "headline": headline,
         "metrics": rows,
         "outcome_counts": outcome_counts_view(evaluation),
+        "refinements": refinements_view(evaluation),
+        "evaluation_sets": evaluation_sets_view(results, by_name.get(headline["metric"])),
         "latency": latency_view(evaluation, by_name),
         "breakdown": breakdown_view(evaluation, by_name.get(headline["metric"])),
         "examples": examples_view(evaluation, headline["metric"]),
@@ -192,6 +194,50 @@ def outcome_counts_view(evaluation: Evaluation) -> list[dict]:
         ]
         tables.append({"title": title, "rows": [{**r, "diff": r["tuned"] - r["base"]} for r in rows]})
     return tables
+
+
+def refinements_view(evaluation: Evaluation) -> list[dict]:
+    """For each stricter metric (e.g. execution on the real database and its neighbours), how many
+    answers it rejected that its looser twin (the real database alone) accepted."""
+    scored = {key for ex in evaluation.examples for key in ex.base_scores}
+    return [
+        {
+            "metric": m.key,
+            "label": m.label,
+            "looser": m.refines,
+            "looser_label": registry.METRICS[m.refines].label,
+            **{side: sum(1 for ex in evaluation.examples
+                         if getattr(ex, f"{side}_scores").get(m.refines) == 1.0 and getattr(ex, f"{side}_scores").get(m.key) == 0.0)
+               for side in ("base", "tuned")},
+        }
+        for m in registry.refinements(scored)
+    ]
+
+
+def evaluation_sets_view(results: RunResults, test_headline: dict | None) -> dict | None:
+    """The headline metric on the test split beside each evaluation-only set (held-out databases,
+    benchmark files): how far the gain travels from the training distribution. Each set also gets
+    its own metric table, counts and verdict."""
+    if not results.benchmarks:
+        return None
+    sets = []
+    for name, evaluation in results.benchmarks.items():
+        rows = [row for key, c in _ordered_metrics(evaluation.metrics) if (row := metric_row(key, c))]
+        by_name = {row["name"]: row for row in rows}
+        sets.append({
+            "name": name,
+            "n": evaluation.n,
+            "verdict": evaluation.verdict.outcome,
+            "metrics": rows,
+            "headline": by_name.get(test_headline["name"]) if test_headline else None,
+            "outcome_counts": outcome_counts_view(evaluation),
+            "refinements": refinements_view(evaluation),
+        })
+    side_by_side = [{"name": "test split", "headline": test_headline}]
+    side_by_side += [{"name": item["name"], "headline": item["headline"]} for item in sets]
+    return {"metric": test_headline["name"] if test_headline else None,
+            "label": test_headline["label"] if test_headline else "The headline metric",
+            "side_by_side": side_by_side, "sets": sets}
 
 
 # ----------------------------------------------------------------------------------------------
