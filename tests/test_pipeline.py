@@ -7,17 +7,23 @@ import pytest
 from harness import runs
 from harness.cli import main
 from harness.results import load, load_eval
-from tests.conftest import tiny_spec_dict, write_spec
+from tests.conftest import WIKISQL_TRAIN, tiny_spec_dict, write_spec
 
 
 @pytest.mark.train
 def test_run_then_eval_and_report_from_the_run_directory(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    spec_path = write_spec(tmp_path / "tiny.yaml", tiny_spec_dict())
+    # an evaluation-only benchmark file, scored beside the test split (five WikiSQL rows)
+    (tmp_path / "bench.jsonl").write_text("\n".join(WIKISQL_TRAIN.read_text().splitlines()[-5:]) + "\n")
+    spec = tiny_spec_dict(**{"evaluation.benchmarks": [{"name": "later-rows", "source": "bench.jsonl"}]})
+    spec_path = write_spec(tmp_path / "tiny.yaml", spec)
     assert main(["run", str(spec_path)]) == 0
     (run_dir,) = (tmp_path / "runs" / "tiny").iterdir()
     results = load(run_dir)
     assert results.evaluation.n == 8 and len(results.evaluation.examples) == 8
+    assert list(results.benchmarks) == ["later-rows"] and results.benchmarks["later-rows"].n == 5
+    assert not results.benchmarks["later-rows"].latency  # timed on the test split only
+    assert "## How far the gain travels" in (run_dir / "report.md").read_text()
     assert {runs.SPEC, runs.RESULTS, *runs.REPORT_FILES, runs.ADAPTER_DIR, runs.LOGS_DIR} <= {p.name for p in run_dir.iterdir()}
     assert results.training.adapter_dir == run_dir / runs.ADAPTER_DIR
 
@@ -31,7 +37,8 @@ def test_run_then_eval_and_report_from_the_run_directory(tmp_path, monkeypatch, 
 
     out = tmp_path / "pair"
     assert main(["eval", "--spec", str(spec_path), "--adapter", str(run_dir / "adapter"), "--out", str(out)]) == 0
-    assert load_eval(out / runs.EVAL).evaluation.n == 8
+    pair = load_eval(out / runs.EVAL)
+    assert pair.evaluation.n == 8 and pair.benchmarks["later-rows"].n == 5
 
     (run_dir / "report.md").unlink()
     assert main(["report", str(run_dir)]) == 0
