@@ -311,8 +311,12 @@ class Spec(_Section):
         return path if path.is_absolute() else (self.base_dir / path)
 
     def to_yaml(self) -> str:
-        """The resolved spec (defaults filled in) with secrets put back as `${VAR}`."""
+        """The resolved spec (defaults filled in) with secrets put back as `${VAR}` and local files
+        made absolute, so the copy in a run directory still finds them (`harness eval RUN_DIR`)."""
         data = self.model_dump(mode="json")
+        for node in (data["model"], data["data"], *data["evaluation"]["benchmarks"]):
+            if (path := self.resolve_path(node["source"])).exists():
+                node["source"] = str(path.resolve())
         for dotted, original in self.env_fields.items():
             node = data
             *parents, leaf = dotted.split(".")

@@ -73,3 +73,26 @@ def pytest_runtest_makereport(item, call):
     if report.skipped and os.environ.get("HARNESS_TEST_NO_SKIPS") and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped where HARNESS_TEST_NO_SKIPS forbids skips: {report.longrepr[-1]}"
+
+
+def assert_stops_after_answer(model_dir: Path, spec, tmp_path: Path) -> None:
+    """Train LoRA on one repeated pair; greedy decoding must then end at eos, right after the answer."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from harness.data.prompts import render_prompt
+    from harness.data.records import Example, Splits
+    from harness.train import train
+
+    pair = Example(id="0", prompt="Count the rows of t.", answer="SELECT COUNT(*) FROM t;")
+    result = train(model_dir, Splits(train=[pair] * 64, valid=[pair], test=[pair]), spec.train, spec.prompt, tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), result.adapter_dir).merge_and_unload()
+    enc = tokenizer(render_prompt(tokenizer, spec.prompt, pair.prompt), return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=30, do_sample=False, eos_token_id=tokenizer.eos_token_id,
+                             pad_token_id=tokenizer.pad_token_id)
+    new = out[0, enc["input_ids"].shape[1]:].tolist()
+    assert tokenizer.eos_token_id in new, tokenizer.decode(new)
+    assert tokenizer.decode(new[: new.index(tokenizer.eos_token_id)]) == pair.answer

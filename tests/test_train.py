@@ -5,17 +5,14 @@ from __future__ import annotations
 import random
 
 import pytest
-import torch
 from peft import PeftModel
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM
 
 from harness.data import load_splits
-from harness.data.prompts import render_prompt
-from harness.data.records import Example, Splits
 from harness.models import resolve_model
 from harness.spec import parse_spec
 from harness.train import TrainingError, train
-from tests.conftest import tiny_spec_dict
+from tests.conftest import assert_stops_after_answer, tiny_spec_dict
 
 pytestmark = pytest.mark.train
 
@@ -60,18 +57,7 @@ def test_a_tuned_model_stops_after_its_answer(tmp_path):
     spec = parse_spec(tiny_spec_dict(**{"train.lr": 2e-2, "train.max_steps": 40, "train.batch_size": 4,
                                         "train.lora.r": 16, "train.lora.alpha": 32, "train.lora.dropout": 0.0,
                                         "train.warmup_ratio": 0.0}))
-    pair = Example(id="0", prompt="Count the rows of t.", answer="SELECT COUNT(*) FROM t;")
-    model_dir = resolve_model(spec.model)
-    splits = Splits(train=[pair] * 64, valid=[pair], test=[pair])
-    result = train(model_dir, splits, spec.train, spec.prompt, tmp_path)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), result.adapter_dir).merge_and_unload()
-    enc = tokenizer(render_prompt(tokenizer, spec.prompt, pair.prompt), return_tensors="pt", add_special_tokens=False)
-    with torch.no_grad():
-        out = model.generate(**enc, max_new_tokens=30, do_sample=False, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    new = out[0, enc["input_ids"].shape[1]:].tolist()
-    assert tokenizer.eos_token_id in new, tokenizer.decode(new)
-    assert tokenizer.decode(new[: new.index(tokenizer.eos_token_id)]) == pair.answer
+    assert_stops_after_answer(resolve_model(spec.model), spec, tmp_path)
 
 
 def test_training_is_reproducible_whatever_the_global_rng_state(tiny, tmp_path):
