@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness import progress, results, runs
-from harness.data import load_splits
+from harness.data import load_benchmarks, load_splits
 from harness.errors import UserError
-from harness.evaluate.pair import evaluate_pair, score_adapter
+from harness.evaluate import answers
+from harness.evaluate.pair import build_metrics, evaluate_pair, score_adapter
 from harness.models import describe_model, resolve_model
 from harness.preflight import preflight
 from harness.report import write_reports
-from harness.results import Environment, EvalResults, ModelInfo, RunResults, Search, Training
+from harness.results import Environment, EvalResults, ModelInfo, RunResults, ScoreResults, Search, Training
 from harness.search import load_trial_training, run_trials, search, summarize
 from harness.spec import Spec, load_spec
 from harness.train import train
@@ -121,6 +122,37 @@ def evaluate_adapter(spec: Spec, adapter_dir: Path, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     evaluation = evaluate_pair(model_dir, adapter_dir, splits.test, spec.prompt, spec.evaluation, spec.model.dtype)
     return results.write(out_dir / runs.EVAL, EvalResults(project=spec.project, adapter_dir=adapter_dir, evaluation=evaluation))
+
+
+def score_answers_file(spec: Spec, answers_file: Path, out_dir: Path) -> tuple[Path, ScoreResults]:
+    """`harness score`: answers from elsewhere, scored on the examples a run of `spec` evaluates
+    (same split, hold-out, benchmarks and limit) with its text metrics; writes `out_dir/score.json`.
+    Every input is checked before anything is written."""
+    families = [f for f in spec.evaluation.metrics if f in answers.TEXT_FAMILIES]
+    if not families:
+        raise UserError(f"evaluation.metrics: {', '.join(spec.evaluation.metrics)} has no family that scores "
+                        f"answer text; add one of {', '.join(answers.TEXT_FAMILIES)} to score answers")
+    splits, _ = load_splits(spec.data, spec.base_dir)
+    named = {"test": (splits.test, spec.data.question_column)}
+    for name, examples in splits.evaluation_only.items():
+        named.setdefault(name, (examples, spec.data.question_column))
+    benchmarks = load_benchmarks(spec.evaluation.benchmarks, spec.base_dir)
+    for bench in spec.evaluation.benchmarks:
+        if bench.name in named:
+            raise UserError(f"evaluation.benchmarks: name '{bench.name}' is already a set of this spec; rename the benchmark")
+        named[bench.name] = (benchmarks[bench.name], bench.question_column)
+    limit = spec.evaluation.limit  # as evaluate_pair cuts every set it is given
+    sets = [answers.EvaluationSet(name, examples[:limit] if limit else examples, column)
+            for name, (examples, column) in named.items()]
+    given = answers.read_answers(answers_file, sets)
+    record = ScoreResults(
+        project=spec.project,
+        answers_file=answers_file.resolve(),
+        metric_families=families,
+        unanswered_scored_as=answers.UNANSWERED,
+        sets=answers.score_sets(sets, given, build_metrics(families), spec.evaluation.bootstrap_resamples),
+    )
+    return results.write(out_dir / runs.SCORE, record), record
 
 
 @contextlib.contextmanager
