@@ -133,14 +133,10 @@ def score_answers_file(spec: Spec, answers_file: Path, out_dir: Path) -> tuple[P
         raise UserError(f"evaluation.metrics: {', '.join(spec.evaluation.metrics)} has no family that scores "
                         f"answer text; add one of {', '.join(answers.TEXT_FAMILIES)} to score answers")
     splits, _ = load_splits(spec.data, spec.base_dir)
-    named = {"test": (splits.test, spec.data.question_column)}
-    for name, examples in splits.evaluation_only.items():
-        named.setdefault(name, (examples, spec.data.question_column))
     benchmarks = load_benchmarks(spec.evaluation.benchmarks, spec.base_dir)
-    for bench in spec.evaluation.benchmarks:
-        if bench.name in named:
-            raise UserError(f"evaluation.benchmarks: name '{bench.name}' is already a set of this spec; rename the benchmark")
-        named[bench.name] = (benchmarks[bench.name], bench.question_column)
+    named = {"test": (splits.test, spec.data.question_column)}  # the spec keeps set names unique
+    named |= {name: (examples, spec.data.question_column) for name, examples in splits.evaluation_only.items()}
+    named |= {b.name: (benchmarks[b.name], b.question_column) for b in spec.evaluation.benchmarks}
     limit = spec.evaluation.limit  # as evaluate_pair cuts every set it is given
     sets = [answers.EvaluationSet(name, examples[:limit] if limit else examples, column)
             for name, (examples, column) in named.items()]

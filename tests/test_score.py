@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.cli import main
 from harness.data import load_splits
@@ -46,7 +47,8 @@ def _jsonl(path: Path, rows: list[dict]) -> Path:
 
 @pytest.fixture
 def spec_file(tmp_path: Path, concert_db: Path) -> Path:
-    data = _jsonl(tmp_path / "data.jsonl", [{"id": f"d{i:02d}", "question": q, "sql": s, "db_path": str(concert_db)}
+    data = _jsonl(tmp_path / "data.jsonl", [{"id": f"d{i:02d}", "question": q, "sql": s, "db_path": str(concert_db),
+                                             "topic": "songs" if "song" in s else "singers"}
                                             for i, (q, s) in enumerate(DATA_ROWS)])
     bench = _jsonl(tmp_path / "bench.jsonl", [{**r, "db_path": str(concert_db)} for r in BENCH_ROWS])
     return write_spec(tmp_path / "spec.yaml", {
@@ -121,6 +123,16 @@ def test_question_shared_by_two_sets_is_ambiguous_unless_the_row_names_its_set(s
     assert code == 2 and "line 1: question 'Singers from Japan?' matches 2 examples (bench/b2, twin/b2)" in err
     code, record, _, _ = _score(twin_spec, [{"set": "twin", "id": "b2", "answer": "x"}], tmp_path / "b", capsys)
     assert code == 0 and record.sets["twin"].answered == 1 and record.sets["bench"].answered == 0
+
+
+def test_the_hold_out_is_a_set_of_its_own(spec_file, tmp_path, capsys):
+    raw = yaml.safe_load(spec_file.read_text())
+    raw["data"]["split"]["holdout"] = {"column": "topic", "values": ["songs"], "name": "unseen"}
+    spec = write_spec(tmp_path / "holdout.yaml", raw)
+    code, record, _, _ = _score(spec, [{"id": "d02", "answer": "SELECT title FROM song"}], tmp_path / "out", capsys)
+    assert code == 0 and list(record.sets) == ["test", "unseen", "bench"]
+    assert [e.id for e in record.sets["unseen"].examples] == ["d02", "d06"]
+    assert record.sets["unseen"].examples[0].scores["execution_suite"] == 1.0
 
 
 @pytest.mark.parametrize(
