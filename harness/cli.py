@@ -83,6 +83,17 @@ def _eval(args) -> int:
     return 0
 
 
+def _score(args) -> int:
+    from harness.evaluate.answers import summary_lines
+    from harness.pipeline import score_answers_file
+    from harness.spec import load_spec
+
+    path, record = score_answers_file(load_spec(args.spec), Path(args.answers), Path(args.out or "."))
+    print("\n".join(summary_lines(record)))
+    print(f"wrote {path}")
+    return 0
+
+
 def _report(args) -> int:
     from harness.report import write_reports
 
@@ -123,6 +134,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--adapter", help="PEFT adapter directory to compare with the base")
     p.add_argument("--out", help=f"where {runs.EVAL} goes with --spec (default: current directory)")
     p.set_defaults(func=_eval)
+
+    p = sub.add_parser("score", help="score answers produced elsewhere with a spec's metrics and data", parents=[verbosity])
+    p.add_argument("answers", help='JSON Lines, one {"id" or "question": ..., "answer": ...} per line')
+    p.add_argument("--spec", required=True, help="spec giving the data, benchmarks and metrics")
+    p.add_argument("--out", help=f"where {runs.SCORE} goes (default: current directory)")
+    p.set_defaults(func=_score)
 
     p = sub.add_parser("report", help="regenerate the reports of a run directory", parents=[verbosity])
     p.add_argument("run_dir")

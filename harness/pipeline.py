@@ -16,11 +16,12 @@ from pathlib import Path
 from harness import progress, results, runs
 from harness.data import Example, load_benchmarks, load_splits
 from harness.errors import UserError
-from harness.evaluate.pair import evaluate_pair, score_adapter
+from harness.evaluate import answers
+from harness.evaluate.pair import build_metrics, evaluate_pair, score_adapter
 from harness.models import describe_model, resolve_model
 from harness.preflight import preflight
 from harness.report import write_reports
-from harness.results import Environment, EvalResults, Evaluation, ModelInfo, RunResults, Search, Training
+from harness.results import Environment, EvalResults, Evaluation, ModelInfo, RunResults, ScoreResults, Search, Training
 from harness.search import load_trial_training, run_trials, search, summarize
 from harness.spec import Spec, load_spec
 from harness.train import train
@@ -140,6 +141,33 @@ def _evaluate_sets(spec: Spec, model_dir: Path, adapter_dir: Path, sets: dict[st
         name: evaluate_pair(model_dir, adapter_dir, examples, spec.prompt, settings, spec.model.dtype)
         for name, examples in sets.items()
     }
+
+
+def score_answers_file(spec: Spec, answers_file: Path, out_dir: Path) -> tuple[Path, ScoreResults]:
+    """`harness score`: answers from elsewhere, scored on the examples a run of `spec` evaluates
+    (same split, hold-out, benchmarks and limit) with its text metrics; writes `out_dir/score.json`.
+    Every input is checked before anything is written."""
+    families = [f for f in spec.evaluation.metrics if f in answers.TEXT_FAMILIES]
+    if not families:
+        raise UserError(f"evaluation.metrics: {', '.join(spec.evaluation.metrics)} has no family that scores "
+                        f"answer text; add one of {', '.join(answers.TEXT_FAMILIES)} to score answers")
+    splits, _ = load_splits(spec.data, spec.base_dir)
+    benchmarks = load_benchmarks(spec.evaluation.benchmarks, spec.base_dir)
+    named = {"test": (splits.test, spec.data.question_column)}  # the spec keeps set names unique
+    named |= {name: (examples, spec.data.question_column) for name, examples in splits.evaluation_only.items()}
+    named |= {b.name: (benchmarks[b.name], b.question_column) for b in spec.evaluation.benchmarks}
+    limit = spec.evaluation.limit  # as evaluate_pair cuts every set it is given
+    sets = [answers.EvaluationSet(name, examples[:limit] if limit else examples, column)
+            for name, (examples, column) in named.items()]
+    given = answers.read_answers(answers_file, sets)
+    record = ScoreResults(
+        project=spec.project,
+        answers_file=answers_file.resolve(),
+        metric_families=families,
+        unanswered_scored_as=answers.UNANSWERED,
+        sets=answers.score_sets(sets, given, build_metrics(families), spec.evaluation.bootstrap_resamples),
+    )
+    return results.write(out_dir / runs.SCORE, record), record
 
 
 @contextlib.contextmanager

@@ -284,10 +284,47 @@ class EvalResults(_Record):
     benchmarks: dict[str, Evaluation] = Field(default_factory=dict)
 
 
+class ScoreInterval(_Record):
+    """One metric's mean over a set of answers from elsewhere, with a percentile bootstrap interval."""
+
+    n: int  # examples the metric applies to (None scores left out: e.g. execution without a database)
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    confidence: float
+    n_resamples: int
+
+
+class ScoredAnswer(_Record):
+    id: str
+    line: int | None  # line of the answers file; None: the example was not answered
+    answer: str | None
+    scores: dict[str, float | None]
+
+
+class ScoredSet(_Record):
+    n: int  # every example of the set, answered or not
+    answered: int
+    unanswered: int  # scored as an empty answer (wrong wherever a metric applies), never dropped from n
+    metrics: dict[str, ScoreInterval]
+    examples: list[ScoredAnswer]
+
+
+class ScoreResults(_Record):
+    """`harness score`'s score.json: answers produced elsewhere, scored with a spec's metrics and data."""
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    project: str
+    answers_file: Path
+    metric_families: list[str]
+    unanswered_scored_as: str = ""  # what an example without an answer is scored as
+    sets: dict[str, ScoredSet]  # "test", then evaluation-only sets, then benchmarks
+
+
 # ---------------------------------------------------------------- reading and writing
 
 
-def write(path: Path, record: RunResults | EvalResults) -> Path:
+def write(path: Path, record: RunResults | EvalResults | ScoreResults) -> Path:
     return runs.write_atomic(path, (record.model_dump_json(indent=2) + "\n").encode())
 
 

@@ -22,6 +22,7 @@ LOGS_DIR = "logs"
 RUN_LOG = "run.log"
 FAILED = "FAILED"  # a run that died: the cause and traceback
 EVAL = "eval.json"  # what `harness eval` writes
+SCORE = "score.json"  # what `harness score` writes
 SEARCH_AREA = "search"
 
 

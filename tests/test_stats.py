@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.evaluate.stats import compare, perplexity, summarize
+from harness.evaluate.stats import bootstrap, compare, estimate, perplexity, summarize
 
 
 def test_identical_inputs_give_zero_difference_and_zero_width_interval() -> None:
@@ -111,3 +111,24 @@ def test_summarize_latency_distribution() -> None:
     s = summarize([float(v) for v in range(1, 101)] + [None])
     assert s == {"n": 100, "mean": 50.5, "p50": 50.5, "p95": pytest.approx(95.05)}
     assert summarize([None]) == {"n": 0, "mean": None, "p50": None, "p95": None}
+
+
+def test_one_sample_estimate_drops_nones_and_draws_the_paired_bootstraps_resamples() -> None:
+    rng = np.random.default_rng(3)
+    scores = list(rng.integers(0, 2, size=60).astype(float))
+    est = estimate(scores + [None, None], n_resamples=500, seed=4)
+    assert est.n == 60 and est.value == pytest.approx(np.mean(scores))
+    low, high = est.interval(0.95)
+    assert low < est.value < high and high - low < 0.4
+    # against an all-zero base the paired bootstrap's differences are exactly these draws
+    np.testing.assert_array_equal(est.draws, bootstrap([0.0] * 60, scores, n_resamples=500, seed=4).diffs)
+    assert estimate([None], n_resamples=100).interval(0.95) == (None, None)
+
+
+def test_one_sample_interval_covers_the_true_rate_about_95_percent_of_the_time() -> None:
+    rng = np.random.default_rng(11)
+    covered = 0
+    for trial in range(200):
+        low, high = estimate(list(rng.random(80) < 0.3), n_resamples=400, seed=trial).interval(0.95)
+        covered += low <= 0.3 <= high
+    assert 0.88 <= covered / 200 <= 0.99

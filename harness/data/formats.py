@@ -154,7 +154,8 @@ def _question_sql(row: dict, spec: RowFormat) -> tuple[str, str, set[str]]:
     schema = row.get("schema_brief") or _brief(row)
     question = str(row[spec.question_column]).strip()
     prompt = f"Database schema:\n{schema}\n\nQuestion: {question}" if schema else f"Question: {question}"
-    return prompt, str(row[spec.sql_column]).strip(), {spec.question_column, spec.sql_column, "schema_brief"}
+    # the question stays in meta too: `harness score` matches answers to examples by it
+    return prompt, str(row[spec.sql_column]).strip(), {spec.sql_column, "schema_brief"}
 
 
 def _brief(row: dict) -> str:

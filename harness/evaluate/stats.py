@@ -86,9 +86,7 @@ class Bootstrap:
     diffs: np.ndarray  # shape (n_resamples,); empty when n == 0
 
     def interval(self, confidence: float) -> tuple[float, float]:
-        alpha = (1 - confidence) / 2
-        low, high = np.quantile(self.diffs, [alpha, 1 - alpha])
-        return float(low), float(high)
+        return _percentile_interval(self.diffs, confidence)
 
     def p_value(self) -> float:
         """Two-sided bootstrap p-value of 'no difference': twice the smaller tail beyond 0."""
@@ -110,9 +108,45 @@ def bootstrap(base: Sequence, tuned: Sequence, *, statistic: Statistic = mean, n
     n = len(b)
     if n == 0:
         return Bootstrap(0, None, None, np.empty(0))
-    indices = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+    indices = _resample_indices(n, n_resamples, seed)
     diffs = _resampled_statistics(t, indices, statistic) - _resampled_statistics(b, indices, statistic)
     return Bootstrap(n, float(statistic(b)), float(statistic(t)), diffs)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """statistic(values) on one set of answers and its resampled values (no base to pair with)."""
+
+    n: int
+    value: float | None
+    draws: np.ndarray  # shape (n_resamples,); empty when n == 0
+
+    def interval(self, confidence: float) -> tuple[float | None, float | None]:
+        return _percentile_interval(self.draws, confidence) if self.n else (None, None)
+
+
+def estimate(values: Sequence, *, statistic: Statistic = mean, n_resamples: int = 2000, seed: int = 0) -> Estimate:
+    """Percentile bootstrap of statistic(values) for one system's scores (e.g. `harness score`).
+
+    Nones are dropped and `n` counts the rest. With the same seed and n it draws the very
+    resamples `bootstrap` draws, so its interval sits beside the evaluator's on equal terms.
+    """
+    present = [v for v in values if not _missing(v)]
+    array = np.asarray(present, dtype=float)
+    if not present:
+        return Estimate(0, None, np.empty(0))
+    indices = _resample_indices(len(array), n_resamples, seed)
+    return Estimate(len(array), float(statistic(array)), _resampled_statistics(array, indices, statistic))
+
+
+def _resample_indices(n: int, n_resamples: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+
+
+def _percentile_interval(draws: np.ndarray, confidence: float) -> tuple[float, float]:
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(draws, [alpha, 1 - alpha])
+    return float(low), float(high)
 
 
 def compare(
