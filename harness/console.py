@@ -3,7 +3,7 @@ progress for counted work, and nothing from the libraries (their logs go to the 
 logs/run.log, or to the terminal too with -v).
 
 A terminal gets rich's live bars; anything else (CI logs, pipes, files) gets plain lines without
-control codes, throttled so a long training writes a line every few seconds, not every step.
+control codes, throttled so a long training writes a line a minute, not one per step.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import TextIO
 
 from harness import progress
 
-# A plain-text progress line per task at most this often (the last one always shows).
-LINE_EVERY_S = 10.0
+# A plain-text progress line per task at most this often (the last one always shows): a CI log
+# of the demo then stays about one screen long.
+LINE_EVERY_S = 60.0
 
 
 @contextlib.contextmanager
