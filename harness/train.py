@@ -195,8 +195,10 @@ def _hooked_autotrain(recorder: _Recorder, spec: TrainSpec) -> Iterator[None]:
         # disable_tqdm: progress is ours (harness.progress); its bar and loss prints are noise
         args.update(save_strategy="no", report_to="none", data_seed=spec.seed, use_cpu=not torch.cuda.is_available(),
                     disable_tqdm=True)
-        # tokens/s must count what was fed, not batch × block (a packed block can end short)
-        args["include_num_input_tokens_seen"] = "non_padding"
+        # tokens/s counts what the Trainer fed, not batch × block. Every token, not "non_padding": where a
+        # batch has no attention mask that mode drops each token equal to pad, and pad is eos for SmolLM2
+        # (every example's last token); wrapped packing fills each block, so the blocks hold no padding.
+        args["include_num_input_tokens_seen"] = "all"
         if spec.max_steps is not None:
             args["max_steps"] = spec.max_steps
         return args

@@ -57,9 +57,9 @@ def test_architecture_trains_and_evaluates(architecture, tmp_path, record_proper
     assert all(math.isfinite(v["loss"]) for v in result.valid_losses)
 
     evaluation = evaluate_pair(model_dir, result.adapter_dir, splits.test, spec.prompt, spec.evaluation)
-    assert evaluation["n"] == len(splits.test) == 8
-    assert evaluation["throughput"]["tuned"]["tokens"] > 0  # it generated
-    perplexity = evaluation["metrics"]["perplexity_answer"]
+    assert evaluation.n == len(splits.test) == 8
+    assert evaluation.throughput["tuned"].tokens > 0  # it generated
+    perplexity = evaluation.metrics["perplexity_answer"]
     # four steps at lr 5e-3 move a random model towards the SQL answers: the adapter took effect
-    assert perplexity["tuned"] < perplexity["base"], perplexity
+    assert perplexity.tuned < perplexity.base, perplexity
     record_property("seconds", round(time.perf_counter() - started, 1))
