@@ -66,13 +66,23 @@ def concert_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
+def _no_skip(report) -> None:
     if report.skipped and os.environ.get("HARNESS_TEST_NO_SKIPS") and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped where HARNESS_TEST_NO_SKIPS forbids skips: {report.longrepr[-1]}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _no_skip(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """A whole module skipped while collecting (`pytest.importorskip` at its top) counts too."""
+    outcome = yield
+    _no_skip(outcome.get_result())
 
 
 def assert_stops_after_answer(model_dir: Path, spec, tmp_path: Path) -> None:

