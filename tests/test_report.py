@@ -511,5 +511,5 @@ def test_suite_rejections_and_evaluation_only_sets_are_reported(tmp_path: Path):
     assert [row["name"] for row in data["evaluation_sets"]["side_by_side"]] == ["test split", "unseen"]
     assert "| test split | 200 | 30.0% | 55.0% | +25.0 pts |" in md
     assert "| unseen | 60 | 0.0% | 5.0% | +5.0 pts |" in md
-    assert "### unseen (n=60, verdict: inconclusive)" in md
+    assert "### unseen (n=60; headline: not significant; whole accuracy family: inconclusive)" in md
     assert "<h2>How far the gain travels</h2>" in (run_dir / "report.html").read_text()

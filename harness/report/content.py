@@ -229,7 +229,8 @@ def evaluation_sets_view(results: RunResults, test_headline: dict | None) -> dic
             "n": evaluation.n,
             "verdict": evaluation.verdict.outcome,
             "metrics": rows,
-            "headline": by_name.get(test_headline["name"]) if test_headline else None,
+            "headline": (headline := by_name.get(test_headline["name"]) if test_headline else None),
+            "headline_outcome": headline["outcome"] if headline else "not measured",
             "outcome_counts": outcome_counts_view(evaluation),
             "refinements": refinements_view(evaluation),
         })
