@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import importlib
 import importlib.util
+import io
 import json
 import os
 import shutil
@@ -158,7 +159,9 @@ def _from_gguf(gguf: Path) -> Path:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        # transformers draws the dequantisation as a bare tqdm bar on stderr, past every logging switch
+        with contextlib.redirect_stderr(io.StringIO()):
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         _drop_gguf_quantizer(model)
         fix_special_tokens(tokenizer, model)
         model.save_pretrained(out)
