@@ -111,6 +111,12 @@ METRICS: dict[str, Metric] = {
 HEADLINE_CANDIDATES = ("execution_suite", "execution_match", "exact_match", "exact_text")
 
 
+def headline(keys) -> str | None:
+    """The first headline candidate among the given keys."""
+    present = set(keys)
+    return next((key for key in HEADLINE_CANDIDATES if key in present), None)
+
+
 def get(key: str) -> Metric | None:
     return METRICS.get(key)
 

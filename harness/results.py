@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from harness import runs
 from harness.errors import UserError
 
-SCHEMA_VERSION = 2  # version 1: the unversioned results.json written before 2026-11-23
+SCHEMA_VERSION = 3  # 1: unversioned (before 2026-11-23); 2: verdicts not anchored on the headline metric
 
 
 class _Record(BaseModel):
@@ -169,6 +169,7 @@ class Verdict(_Record):
     """Did tuning make the model better, across the accuracy family, luck accounted for?"""
 
     outcome: Literal["better", "worse", "inconclusive"]
+    headline: str | None  # the family member a "better" must come from (None: no accuracy metric measured)
     family: list[str]  # the metrics adjusted together
     better: list[str]  # family members significantly better after Holm
     worse: list[str]
@@ -258,7 +259,7 @@ class Environment(_Record):
 
 
 class RunResults(_Record):
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     project: str
     status: Literal["ok"] = "ok"
     run_dir: Path
@@ -277,7 +278,7 @@ class RunResults(_Record):
 class EvalResults(_Record):
     """`harness eval`'s eval.json: one base-vs-tuned evaluation of an adapter."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     project: str
     adapter_dir: Path
     evaluation: Evaluation
@@ -313,7 +314,7 @@ class ScoredSet(_Record):
 class ScoreResults(_Record):
     """`harness score`'s score.json: answers produced elsewhere, scored with a spec's metrics and data."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     project: str
     answers_file: Path
     metric_families: list[str]

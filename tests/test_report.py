@@ -119,7 +119,8 @@ def demo_evaluation() -> dict:
         "throughput": {"base": {"seconds": 60.0, "tokens_per_s": 133.3, "tokens": 8000},
                        "tuned": {"seconds": 30.0, "tokens_per_s": 133.3, "tokens": 4000}},
         "latency": {"base": _latency_side(0.9, 40), "tuned": _latency_side(0.5, 20)},
-        "verdict": {"outcome": "better", "family": ["execution_match", "executable", "exact_match", "valid_sql", "exact_text"],
+        "verdict": {"outcome": "better", "headline": "execution_match",
+                    "family": ["execution_match", "executable", "exact_match", "valid_sql", "exact_text"],
                     "better": ["execution_match", "executable", "exact_match", "valid_sql", "exact_text"], "worse": [], "confidence": 0.95},
         "breakdown": {
             "category": {"aggregate": _breakdown_group(70, 0.5, 0.8), "join": _breakdown_group(70, 0.4, 0.7),
@@ -149,7 +150,7 @@ def demo_results() -> dict:
     """A results.json as the SQL demo writes it, with everything a tiny random model never produces."""
     history = [{"step": s, "loss": 3.0 / s, "learning_rate": 3e-4, "grad_norm": 1.0, "epoch": s / 100} for s in range(1, 101)]
     return {
-        "schema_version": 2, "project": "sql-demo", "status": "ok", "run_dir": "runs/sql-demo/20260101-000000",
+        "schema_version": 3, "project": "sql-demo", "status": "ok", "run_dir": "runs/sql-demo/20260101-000000",
         "model": {"source": "builtin:smollm2-135m-instruct", "dir": "/cache/m", "architecture": "LlamaForCausalLM",
                   "hidden_size": 576, "layers": 30, "vocab_size": 49152, "weights_sha256_head": "0123456789abcdef"},
         "data": {"source": "builtin:sql", "format": "builtin-sql", "rows": 6515, "train": 6000, "valid": 315, "test": 200,
@@ -497,7 +498,7 @@ def test_suite_rejections_and_evaluation_only_sets_are_reported(tmp_path: Path):
     unseen["n"] = 60
     unseen["metrics"] = {"execution_suite": comparison(0.0, 0.05, -0.02, 0.12, n=60),
                          "execution_match": comparison(0.0, 0.10, 0.02, 0.18, n=60)}
-    unseen["verdict"] = {"outcome": "inconclusive", "family": ["execution_suite", "execution_match"],
+    unseen["verdict"] = {"outcome": "inconclusive", "headline": "execution_suite", "family": ["execution_suite", "execution_match"],
                          "better": [], "worse": [], "confidence": 0.95}
     results["benchmarks"] = {"unseen": unseen}
     run_dir = make_run_dir(tmp_path, results)
@@ -511,5 +512,5 @@ def test_suite_rejections_and_evaluation_only_sets_are_reported(tmp_path: Path):
     assert [row["name"] for row in data["evaluation_sets"]["side_by_side"]] == ["test split", "unseen"]
     assert "| test split | 200 | 30.0% | 55.0% | +25.0 pts |" in md
     assert "| unseen | 60 | 0.0% | 5.0% | +5.0 pts |" in md
-    assert "### unseen (n=60; headline: not significant; whole accuracy family: inconclusive)" in md
+    assert "### unseen (n=60; headline: not significant; verdict: inconclusive)" in md
     assert "<h2>How far the gain travels</h2>" in (run_dir / "report.html").read_text()

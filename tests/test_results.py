@@ -7,6 +7,7 @@ import json
 import pytest
 
 from harness.cli import main
+from harness.results import SCHEMA_VERSION
 
 
 @pytest.mark.parametrize("command", ["report", "eval"])
@@ -15,12 +16,12 @@ def test_results_from_before_the_schema_version_fail_with_one_line(tmp_path, cap
     (tmp_path / "results.json").write_text(json.dumps(unversioned))
     assert main([command, str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    expected = (f"error: {tmp_path}/results.json: results schema version 1, this harness reads version 2; "
+    expected = (f"error: {tmp_path}/results.json: results schema version 1, this harness reads version {SCHEMA_VERSION}; "
                 "re-run the spec (or use the harness version that wrote it) to get a report")
     assert err == [expected]
 
 
 def test_a_results_file_with_a_wrong_field_names_the_field(tmp_path, capsys):
-    (tmp_path / "results.json").write_text(json.dumps({"schema_version": 2, "project": "p"}))
+    (tmp_path / "results.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION, "project": "p"}))
     assert main(["report", str(tmp_path)]) == 2
-    assert "results.json: field 'run_dir': Field required (schema version 2)" in capsys.readouterr().err
+    assert f"results.json: field 'run_dir': Field required (schema version {SCHEMA_VERSION})" in capsys.readouterr().err

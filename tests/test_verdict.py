@@ -108,3 +108,31 @@ def test_one_hot_outcome_classes_become_a_counts_table(monkeypatch):
     assert not any(m["name"].startswith("outcome_") for m in view["metrics"])  # a table of counts, not rows of rates
     flags = {s["metric"] for ex in view["examples"]["fixed"] for s in ex["scores"]}
     assert flags and not any(f.startswith("outcome_") for f in flags)  # nor ✓/✗ flags on every example
+
+
+def test_parse_rate_alone_cannot_make_a_better_verdict():
+    """The hand-written benchmark's failure mode: execution 0 -> 0 while more answers parse and run."""
+    base = dict.fromkeys(FAMILY, ZEROS)
+    tuned = {**base, "valid_sql": _fixes(60), "executable": _fixes(40)}
+    evaluation = _evaluate(base, tuned)
+    assert evaluation.verdict.headline == "execution_match"
+    assert evaluation.verdict.better == ["executable", "valid_sql"] and evaluation.verdict.worse == []
+    assert evaluation.verdict.outcome == "inconclusive"
+    sentence = content._family_sentence(evaluation.verdict)
+    assert sentence.startswith("Verdict: inconclusive (better on executable sql, valid sql (parses)")
+    assert "single-database execution accuracy, the headline, did not move significantly" in sentence
+
+
+def test_a_headline_loss_is_worse_even_when_parse_rate_rises():
+    base = {**dict.fromkeys(FAMILY, ZEROS), "execution_match": _fixes(40)}
+    evaluation = _evaluate(base, {**base, "execution_match": ZEROS, "valid_sql": _fixes(60)})
+    assert (evaluation.verdict.better, evaluation.verdict.worse) == (["valid_sql"], ["execution_match"])
+    assert evaluation.verdict.outcome == "worse"
+
+
+def test_the_headline_is_the_test_suite_metric_when_measured():
+    base = dict.fromkeys(("execution_suite", *FAMILY), ZEROS)
+    only_single_db = _evaluate(base, {**base, "execution_match": _fixes(40)})
+    assert only_single_db.verdict.headline == "execution_suite" and only_single_db.verdict.outcome == "inconclusive"
+    both = _evaluate(base, {**base, "execution_match": _fixes(40), "execution_suite": _fixes(30)})
+    assert both.verdict.outcome == "better"

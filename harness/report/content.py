@@ -173,8 +173,11 @@ def _family_sentence(run_verdict: Verdict) -> str:
         return f"Verdict: better (significant after Holm at {level} family-wise on {names(run_verdict.better)})."
     if run_verdict.outcome == "worse":
         return f"Verdict: worse (significant after Holm at {level} family-wise on {names(run_verdict.worse)})."
-    if run_verdict.better:
+    if run_verdict.better and run_verdict.worse:
         return f"Verdict: inconclusive (better on {names(run_verdict.better)} but worse on {names(run_verdict.worse)})."
+    if run_verdict.better:
+        return (f"Verdict: inconclusive (better on {names(run_verdict.better)} after Holm at {level} family-wise, "
+                f"but {names([run_verdict.headline])}, the headline, did not move significantly).")
     return f"Verdict: inconclusive (no accuracy metric differs after Holm adjustment at {level} family-wise)."
 
 
