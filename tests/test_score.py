@@ -139,8 +139,8 @@ def test_the_hold_out_is_a_set_of_its_own(spec_file, tmp_path, capsys):
     ("content", "message"),
     [
         (None, "answers.jsonl: no such file"),
-        ('{"id": "b1", "answer": "x"}\n{"id": "b2", "answer": \n', "answers.jsonl line 2: not valid JSON"),
-        ('["b1", "x"]\n', "answers.jsonl line 1: expected a JSON object"),
+        ('{"id": "b1", "answer": "x"}\n{"id": "b2", "answer": \n', "answers.jsonl line 2 is not valid JSON"),
+        ('["b1", "x"]\n', "answers.jsonl line 1 is not a JSON object"),
         ('{"id": "b1", "sql": "x"}\n', "answers.jsonl line 1: no 'answer'"),
         ('{"id": "b1", "answer": null}\n', "answers.jsonl line 1: no 'answer'"),
         ('{"answer": "x"}\n', "answers.jsonl line 1: needs 'id' (an example id) or 'question'"),
@@ -149,7 +149,7 @@ def test_the_hold_out_is_a_set_of_its_own(spec_file, tmp_path, capsys):
         ('{"set": "dev", "id": "b1", "answer": "x"}\n', "answers.jsonl line 1: set 'dev' is not one of this spec's sets (test, bench)"),
         ('{"id": "b1", "answer": "x"}\n{"id": "b1", "answer": "y"}\n',
          "answers.jsonl line 2: a second answer to example 'b1' (the first is on line 1)"),
-        ("\n\n", "answers.jsonl: no answers in it"),
+        ("\n\n", "answers.jsonl is empty"),
     ],
 )
 def test_bad_answers_file_is_one_line_exit_2_and_writes_nothing(spec_file, tmp_path, capsys, content, message):

@@ -45,14 +45,19 @@ def read_file(path: Path, field: str) -> list[dict[str, Any]]:
     if not path.is_file():
         raise UserError(f"{field}: file {path} not found")
     text = _check_text_file(path, field)
-    rows = _parse_jsonl(text, path, field) if path.suffix == ".jsonl" else _read_with_datasets(path, field)
+    rows = [row for _, row in jsonl_rows(text, path, field)] if path.suffix == ".jsonl" else _read_with_datasets(path, field)
     if not rows:
         raise UserError(f"{field}: {path} has no rows")
     return rows
 
 
-def _parse_jsonl(text: str, path: Path, field: str) -> list[dict[str, Any]]:
-    """One row per non-blank line; a bad line is named by its number."""
+def read_jsonl(path: Path, field: str) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) for each row of a JSON Lines file that is not the data (e.g. answers to score)."""
+    return jsonl_rows(_check_text_file(path, field), path, field)
+
+
+def jsonl_rows(text: str, path: Path, field: str) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) per non-blank line; a bad line is named by its number."""
     rows = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -63,7 +68,7 @@ def _parse_jsonl(text: str, path: Path, field: str) -> list[dict[str, Any]]:
             raise UserError(f"{field}: {path} line {number} is not valid JSON ({exc.msg}, column {exc.colno})") from None
         if not isinstance(row, dict):
             raise UserError(f"{field}: {path} line {number} is not a JSON object; each line must be one row {{...}}")
-        rows.append(row)
+        rows.append((number, row))
     return rows
 
 

@@ -7,12 +7,12 @@ can be set side by side, and the metric itself can be audited on hand-picked ans
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import metrics as registry
+from harness.data import sources
 from harness.data.records import Example
 from harness.errors import UserError
 from harness.evaluate.metric import Metric
@@ -43,10 +43,7 @@ def read_answers(path: Path, sets: list[EvaluationSet]) -> dict[tuple[str, int],
     rows (an optional "set" narrows the match). Any bad row stops everything with one line naming it."""
     if not path.is_file():
         raise UserError(f"{path}: no such file; give a JSON Lines file with one {{\"id\": ..., \"answer\": ...}} per line")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    rows = sources.read_jsonl(path, "answers")
     by_id: dict[str, list[tuple[str, int]]] = {}
     by_question: dict[str, list[tuple[str, int]]] = {}
     for s in sets:
@@ -56,16 +53,8 @@ def read_answers(path: Path, sets: list[EvaluationSet]) -> dict[tuple[str, int],
                 by_question.setdefault(_normal(ex.meta[s.question_column]), []).append((s.name, i))
     names = [s.name for s in sets]
     answers: dict[tuple[str, int], Answer] = {}
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
+    for number, row in rows:
         place = f"{path} line {number}"
-        try:
-            row = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{place}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise UserError(f"{place}: expected a JSON object like {{\"id\": ..., \"answer\": ...}}")
         if not isinstance(row.get("answer"), str):
             raise UserError(f"{place}: no 'answer' (the system's answer, a string)")
         if "set" in row and row["set"] not in names:
@@ -87,8 +76,6 @@ def read_answers(path: Path, sets: list[EvaluationSet]) -> dict[tuple[str, int],
         if found[0] in answers:
             raise UserError(f"{place}: a second answer to example '{key}' (the first is on line {answers[found[0]].line})")
         answers[found[0]] = Answer(line=number, text=row["answer"])
-    if not answers:
-        raise UserError(f"{path}: no answers in it (one JSON object per line)")
     return answers
 
 
