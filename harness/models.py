@@ -56,8 +56,8 @@ class _TurnFormat:
     chat_template: str | None = None
 
 
-# SmolLM2 (ChatML): eos comes back as <|im_start|>, max length unset. Gemma 3: eos comes back as
-# <eos>, which its chat turns never end with.
+# SmolLM2 (ChatML): eos comes back as <|im_start|>, max length unset. Gemma 3: its instruction-tuned
+# turns end with <end_of_turn>, not the <eos> the import gives; the base model's GGUF has no template.
 _TURN_FORMATS = (_TurnFormat("<|im_end|>", 8192), _TurnFormat("<end_of_turn>", 32768, _GEMMA_CHAT_TEMPLATE))
 
 
@@ -151,7 +151,8 @@ def _gemma3_gguf() -> Path:
 
 def _from_gguf(gguf: Path) -> Path:
     stat = gguf.stat()
-    key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    # v2: a base model's GGUF keeps its own eos (see fix_special_tokens)
+    key = hashlib.sha256(f"v2:{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
     target = cache_root() / "models" / f"{gguf.stem}-{key}"
 
     def build(out: Path) -> None:
@@ -184,7 +185,11 @@ def fix_special_tokens(tokenizer, model) -> None:
     vocab = tokenizer.get_vocab()
     turn = next((f for f in _TURN_FORMATS if f.end_of_turn in vocab), None)
     if turn is not None:
-        tokenizer.eos_token = turn.end_of_turn
+        # A GGUF without a chat template is a pretrained base model (Gemma 3 270M's): its turn tokens'
+        # embeddings were never trained and a short LoRA run cannot teach it to emit one, so it ends
+        # answers with the eos it learned from pretraining; instruction-tuned models end their turn.
+        if not (turn.chat_template and not tokenizer.chat_template):
+            tokenizer.eos_token = turn.end_of_turn
         if tokenizer.model_max_length > 1_000_000:
             tokenizer.model_max_length = turn.max_length
         if turn.chat_template and not tokenizer.chat_template:

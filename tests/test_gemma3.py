@@ -21,14 +21,15 @@ def gemma_dir():
     return resolve_model(ModelSpec(source=GEMMA3))
 
 
-def test_gemma3_turns_end_with_end_of_turn_and_the_chat_template_is_gemmas(gemma_dir):
+def test_gemma3_answers_end_with_its_pretrained_eos_and_the_chat_template_is_gemmas(gemma_dir):
+    """The base model never learned <end_of_turn>; answers end with the <eos> it knows from pretraining."""
     tokenizer = AutoTokenizer.from_pretrained(gemma_dir)
-    end_of_turn = tokenizer.convert_tokens_to_ids("<end_of_turn>")
-    assert tokenizer.eos_token == "<end_of_turn>" and tokenizer.eos_token_id == end_of_turn
-    assert tokenizer.pad_token == "<pad>" and tokenizer.pad_token_id != end_of_turn
+    eos = tokenizer.convert_tokens_to_ids("<eos>")
+    assert tokenizer.eos_token == "<eos>" and tokenizer.eos_token_id == eos
+    assert tokenizer.pad_token == "<pad>" and tokenizer.pad_token_id != eos
     assert tokenizer.model_max_length == 32768
-    assert AutoConfig.from_pretrained(gemma_dir).eos_token_id == end_of_turn
-    assert GenerationConfig.from_pretrained(gemma_dir).eos_token_id == end_of_turn
+    assert AutoConfig.from_pretrained(gemma_dir).eos_token_id == eos
+    assert GenerationConfig.from_pretrained(gemma_dir).eos_token_id == eos
     assert AutoConfig.from_pretrained(gemma_dir).architectures == ["Gemma3ForCausalLM"]
     rendered = tokenizer.apply_chat_template(
         [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True
@@ -38,13 +39,8 @@ def test_gemma3_turns_end_with_end_of_turn_and_the_chat_template_is_gemmas(gemma
 
 
 @pytest.mark.timeout(1200)  # ten steps over a 262k-token vocabulary: minutes on 2 shared cores
-# Known bug, measured 2026-11-23: ten LoRA steps learn the answer exactly, but the base (pretrained)
-# Gemma then emits <unused1359> and <bos> instead of <end_of_turn> (id 106), although the training
-# text tokenises to ... ';', 106. With frozen tied embeddings, LoRA has not yet separated 106 from
-# the untrained <unused*> rows. Strict: the day it passes, this marker must go.
-@pytest.mark.xfail(strict=True, reason="a tuned base Gemma 3 270M does not stop at <end_of_turn> yet (see comment)")
 def test_a_tuned_gemma3_stops_after_its_answer(gemma_dir, tmp_path):
-    """A few LoRA steps on one repeated pair: greedy decoding must end at <end_of_turn>, right after the answer."""
+    """A few LoRA steps on one repeated pair: greedy decoding must end at <eos>, right after the answer."""
     spec = parse_spec(tiny_spec_dict(**{"model.source": GEMMA3, "train.lr": 4e-3, "train.max_steps": 10, "train.batch_size": 1,
                                         "train.lora.r": 16, "train.lora.alpha": 32, "train.lora.dropout": 0.0,
                                         "train.warmup_ratio": 0.0, "prompt.system": "Write SQL only."}))
