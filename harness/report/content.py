@@ -547,13 +547,7 @@ def _trial(t: Trial, best: int, front: set[int]) -> dict:
 def _search_summary(view: dict) -> str:
     counts = view["counts"]
     states = ", ".join(f"{n} {_STATE_WORDS.get(state, state)}" for state, n in counts.items())
-    text = f"{view['n_trials']} trials ({states})"
-    if counts.get("pruned"):
-        planned = view["steps_run"] + view["steps_saved_by_pruning"]
-        text += (
-            f"; pruning stopped {counts['pruned']} early and saved {view['steps_saved_by_pruning']} of {planned} "
-            f"planned training steps ({fmt.percent(view['saved_fraction'])})"
-        )
+    text = f"{view['n_trials']} trials ({states})"  # what pruning saved: the compute sentence
     shown = ", ".join(fmt.number(v) for v in view["best_values"])
     return (
         f"{text}. Best trial #{view['best_trial']}: {' + '.join(view['objectives'])} = {shown}. "
