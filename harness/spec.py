@@ -445,12 +445,17 @@ def _check_search_space(spec: Spec, origin: str) -> None:
     for name in spec.search.trial_train:
         if name not in tunable:
             raise UserError(f"{origin}: search.trial_train: unknown train parameter '{name}'")
-    _check_pruner_budget(spec, origin)
+    _check_pruner_settings(spec, origin)
 
 
-def _check_pruner_budget(spec: Spec, origin: str) -> None:
-    """A first rung at or past the trials' last step would let the pruner judge nothing."""
+def _check_pruner_settings(spec: Spec, origin: str) -> None:
+    """Rung settings only for the pruners with rungs; a first rung at or past the trials' last step
+    would let the pruner judge nothing."""
     s = spec.search
+    rung_settings = [name for name in ("min_resource", "reduction_factor") if name in s.model_fields_set]
+    if s.pruner not in ("asha", "hyperband") and rung_settings:
+        raise UserError(f"{origin}: search.{rung_settings[0]}: only the asha and hyperband pruners use it "
+                        f"(pruner is {s.pruner}); remove it or set search.pruner: asha")
     if s.pruner not in ("asha", "hyperband") or s.min_resource is None:
         return
     max_steps = s.trial_train.get("max_steps", spec.train.max_steps)

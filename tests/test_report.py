@@ -534,8 +534,8 @@ def test_single_objective_search_says_what_it_gained_spent_saved_and_where_it_ma
     view = report_json(run_dir)["search"]
     sentences = [
         "Search improved validation loss from 0.9 (your settings, trial 0) to 0.62 (trial 2).",
-        "Compute spent by all trials, pruned ones included: 202 optimizer steps, 206,848 training tokens, 25 min 0 s of training. "
-        "Pruning saved 6 of 208 planned steps (3%)",
+        ("Compute spent by all trials, pruned ones included: 202 optimizer steps, 206,848 training tokens, 25 min 0 s of training. "
+         "Pruning saved 6 of 208 planned steps (3%)"),
         "The best lr (2.80e-03) sits at the high edge of the log-range searched [3.00e-04, 3.00e-03]",
         "the final model's on the test split is 0.47 (on test: ln of the tuned model's answer perplexity",
         "the test split is no worse, by 0.15",

@@ -228,7 +228,8 @@ def test_second_objective_gives_a_pareto_front(tmp_path):
 def _asha_dict(pruner: str) -> dict:
     """lr 3e-2 learns, 1e-5 barely moves: the spec's own lr (3e-2, trial 0) beats every 1e-5 trial at
     the first rung (step 2), and ASHA with factor 2 lets only the best of the first two go on."""
-    spec = _spec_dict(trials=4, pruner=pruner, min_resource=2, reduction_factor=2)
+    rungs = {"min_resource": 2, "reduction_factor": 2} if pruner == "asha" else {}
+    spec = _spec_dict(trials=4, pruner=pruner, **rungs)
     spec["train"]["lr"] = 3e-2
     return spec
 

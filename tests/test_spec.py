@@ -38,6 +38,8 @@ BAD_SPECS = [
     ({"search": {"pruner": "asha", "min_resource": 4, "trial_train": {"max_steps": 4}}}, "validate",
      "search.min_resource: 4 steps is not below the trials' max_steps (4), so no trial could ever be pruned"),
     ({"search": {"pruner": "hyperband", "reduction_factor": 1}}, "validate", "field 'search.reduction_factor': Input should be greater than or equal to 2"),
+    ({"search": {"pruner": "median", "reduction_factor": 2}}, "validate",
+     "search.reduction_factor: only the asha and hyperband pruners use it (pruner is median)"),
     ({"search": {"pruner": "sha"}}, "validate", "field 'search.pruner': Input should be 'asha', 'hyperband', 'median' or 'none'"),
     ({"evaluation.metrics": ["exact_match", "sql"]}, "validate", "field 'evaluation.metrics': 'exact_match' is now called 'exact_text'"),
     ({"data.source": "missing/rows.jsonl"}, "run", "data.source: file"),
