@@ -22,7 +22,7 @@ from harness.models import describe_model, resolve_model
 from harness.preflight import preflight
 from harness.report import write_reports
 from harness.results import Environment, EvalResults, Evaluation, ModelInfo, RunResults, ScoreResults, Search, Training
-from harness.search import load_trial_training, run_trials, search, summarize
+from harness.search import load_trial_training, optimism_gap, run_trials, search, summarize
 from harness.spec import Spec, load_spec
 from harness.train import train
 
@@ -72,14 +72,16 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Path:
             with _timed(timings, "evaluate_sets"):
                 benchmarks = _evaluate_sets(spec, model_dir, trained.adapter_dir, evaluation_sets)
         timings["total"] = round(time.perf_counter() - started, 2)  # the report's own seconds are not in it
+        training = Training.model_validate(trained, from_attributes=True)
         record = RunResults(
             project=spec.project,
             run_dir=run_dir,
             model=ModelInfo(source=spec.model.source, **describe_model(model_dir)),
             data=data_info,
             train_spec=train_spec.model_dump(),
-            training=Training.model_validate(trained, from_attributes=True),
+            training=training,
             search=search_result.study if search_result else None,
+            optimism_gap=optimism_gap(search_result.study, training, evaluation) if search_result else None,
             evaluation=evaluation,
             benchmarks=benchmarks,
             environment=Environment.model_validate(runs.environment()),

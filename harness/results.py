@@ -106,10 +106,24 @@ class Trial(_Record):
     duration_s: float | None = None
     steps: int | None = None
     planned_steps: int | None = None
+    train_tokens: int | None = None
+    train_seconds: float | None = None  # optimizer steps only, like Training.train_seconds
     valid_loss: float | None = None
+    spec_settings: bool = False  # runs the spec's own train values (enqueued as the study's first trial)
     worker: str | None = None
     fail_reason: str | None = None
     retry_of: int | None = None
+
+
+class ParamAtEdge(_Record):
+    """A searched parameter whose best value sits at the edge of its range: the optimum may lie outside it."""
+
+    name: str
+    value: float
+    side: Literal["low", "high"]
+    low: float  # the range searched (a numeric categorical: its smallest and largest choice)
+    high: float
+    log: bool
 
 
 class Search(_Record):
@@ -125,13 +139,39 @@ class Search(_Record):
     pareto_front: list[int] | None = None  # trial numbers; None for a single objective
     param_importances: dict[str, float] = Field(default_factory=dict)
     counts: dict[StoredTrialState, int] = Field(default_factory=dict)
-    steps_run: int = 0
-    steps_saved_by_pruning: int = 0
+    pruner: str | None = None  # the pruner and its settings in steps, as the report names it; None: not recorded
+    steps_run: int = 0  # optimizer steps of every trial, pruned ones included
+    steps_saved_by_pruning: int = 0  # steps the pruned trials' own budgets had left
+    tokens_run: int | None = None
+    train_seconds_run: float | None = None
+    spec_settings_trial: int | None = None  # the trial that ran the spec's own train values
+    params_at_edge: list[ParamAtEdge] = Field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def final_model(self) -> str:
         return "reused the best trial's adapter" if self.reused_best_trial else "retrained with the best parameters"
+
+
+class OptimismGap(_Record):
+    """The best trial's validation score beside the final model's score on the test split.
+
+    Selecting the best of many trials on one validation split flatters it; the test split shows
+    by how much. `validation` and `test` are the same measure where the test evaluation has it
+    (`valid_loss` is compared with ln of the test answer perplexity: the same token-weighted loss)."""
+
+    objective: str
+    direction: Literal["minimize", "maximize"]
+    validation: float  # the best trial's objective value on the validation split
+    test_metric: str  # the test evaluation's metric the gap is computed with
+    test: float  # the final model's value of the objective's measure on the test split
+    final_model_retrained: bool  # the final model is not the best trial's: longer training is in the gap too
+    final_validation: float | None = None  # the final model's own validation loss, when it was retrained
+
+    @property
+    def optimism(self) -> float:
+        """How much better the validation score looks than the test score (> 0: validation flattered)."""
+        return self.test - self.validation if self.direction == "minimize" else self.validation - self.test
 
 
 # ---------------------------------------------------------------- evaluation
@@ -268,6 +308,7 @@ class RunResults(_Record):
     train_spec: dict[str, Any]  # the resolved train section the final model used
     training: Training
     search: Search | None = None
+    optimism_gap: OptimismGap | None = None  # with a search whose objective the test evaluation measures too
     evaluation: Evaluation  # the test split
     # evaluation-only sets (data.split.holdout, evaluation.benchmarks) by name, judged like the test split
     benchmarks: dict[str, Evaluation] = Field(default_factory=dict)

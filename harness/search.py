@@ -30,8 +30,8 @@ from optuna.trial import TrialState
 from harness import progress
 from harness.data import Splits
 from harness.errors import UserError
-from harness.results import Search, StoredTrialState, Trial
-from harness.spec import CategoricalParam, FloatParam, IntParam, SearchSpec, Spec, TrainSpec
+from harness.results import Evaluation, OptimismGap, ParamAtEdge, Search, StoredTrialState, Training, Trial
+from harness.spec import CategoricalParam, FloatParam, IntParam, SearchParam, SearchSpec, Spec, TrainSpec
 from harness.train import TrainResult, train
 
 log = logging.getLogger("harness")
@@ -40,6 +40,8 @@ log = logging.getLogger("harness")
 # search never depends on the evaluator.
 ScoreFn = Callable[[Path], dict[str, float]]
 _HEARTBEAT_S = 10
+SPEC_SETTINGS = "spec_settings"  # user attr of the trial that runs the spec's own train values
+EDGE_FRACTION = 0.1  # a best value in the lowest or highest 10% of its (log-)range is "at the edge"
 # Optuna's records go through logging like every library's (the CLI decides where they show).
 optuna.logging.disable_default_handler()
 optuna.logging.enable_propagation()
@@ -156,6 +158,7 @@ def run_trials(
     s = spec.search
     study = open_study(spec, area)
     _recover_orphans(study)
+    enqueue_spec_settings(study, spec)
     budget = max_trials if max_trials is not None else s.trials
     objective = _Objective(spec, model_dir, splits, area, score_fn)
     if budget is not None and _finished(study) >= budget:
@@ -189,6 +192,33 @@ def search(spec: Spec, model_dir: Path, splits: Splits, area: Path, score_fn: Sc
     return result
 
 
+def enqueue_spec_settings(study: optuna.Study, spec: Spec) -> None:
+    """The spec's own train values run first, as a baseline the search must beat. Only into a
+    study that has no trial yet: a resumed study already ran (or queued) it."""
+    if study.get_trials(deepcopy=False):
+        return
+    values = {name: spec_value(spec.train, name) for name in spec.search.space}
+    outside = [f"{name}={v!r}" for name, v in values.items() if not _in_space(v, spec.search.space[name])]
+    if outside:
+        log.warning("the spec's %s lies outside search.space: no trial runs the spec's own settings", ", ".join(outside))
+        return
+    study.enqueue_trial(values, user_attrs={SPEC_SETTINGS: True})
+
+
+def spec_value(train_spec: TrainSpec, name: str) -> Any:
+    """The value of a dotted train field (`lr`, `lora.r`) in a train spec."""
+    node: Any = train_spec
+    for key in name.split("."):
+        node = getattr(node, key)
+    return node
+
+
+def _in_space(value: Any, param: SearchParam) -> bool:
+    if isinstance(param, CategoricalParam):
+        return value in param.choices
+    return isinstance(value, int | float) and param.low <= value <= param.high
+
+
 def _drop_unused_adapters(study: optuna.Study, keep: set[int]) -> None:
     """Only the best trial's adapter (or the Pareto front's) can be reused: a later trial never
     makes an earlier non-best one best again. Logs and train_result.json stay."""
@@ -213,6 +243,8 @@ def summarize(study: optuna.Study, spec: Spec, area: Path) -> SearchResult:
     reuse = not s.trial_train and (adapter / "adapter_config.json").is_file()
     counts = {StoredTrialState(state.name.lower()): sum(t.state == state for t in study.trials) for state in TrialState}
     saved = sum(max(t.user_attrs.get("planned_steps", 0) - t.user_attrs.get("steps", 0), 0) for t in study.trials if t.state == TrialState.PRUNED)
+    own = [t.number for t in study.trials if t.user_attrs.get(SPEC_SETTINGS) and t.state == TrialState.COMPLETE]
+    own = own or [t.number for t in study.trials if t.user_attrs.get(SPEC_SETTINGS)]
     record = Search(
         study_name=study.study_name,
         storage=_mask(storage_url(spec, area)),
@@ -226,10 +258,69 @@ def summarize(study: optuna.Study, spec: Spec, area: Path) -> SearchResult:
         pareto_front=[t.number for t in study.best_trials] if multi else None,
         param_importances=_importances(study) if not multi else {},
         counts={k: v for k, v in counts.items() if v},
+        pruner=describe_pruner(s, spec.train),
         steps_run=sum(t.user_attrs.get("steps", 0) for t in study.trials),
         steps_saved_by_pruning=saved,
+        tokens_run=sum(t.user_attrs.get("train_tokens", 0) for t in study.trials),
+        train_seconds_run=round(sum(t.user_attrs.get("train_seconds", 0.0) for t in study.trials), 2),
+        spec_settings_trial=own[0] if own else None,
+        params_at_edge=[] if multi else params_at_edge(best.params, s.space),
     )
     return SearchResult(study=record, best_train_spec=best_spec, reused_adapter=adapter if reuse else None)
+
+
+def params_at_edge(best_params: dict[str, Any], space: dict[str, SearchParam]) -> list[ParamAtEdge]:
+    """Numeric parameters whose best value lies in the lowest or highest EDGE_FRACTION of the range
+    searched (on the log scale where the range is), or is the smallest or largest of three or more
+    numeric choices: the optimum may lie beyond what was searched."""
+    found = []
+    for name, value in best_params.items():
+        param = space.get(name)
+        if isinstance(param, CategoricalParam):
+            numbers = [c for c in param.choices if isinstance(c, int | float) and not isinstance(c, bool)]
+            if len(numbers) < 3 or len(numbers) != len(param.choices):
+                continue  # unordered choices, or two (where every choice is an edge)
+            low, high, log_scale = min(numbers), max(numbers), False
+            side = "low" if value == low else "high" if value == high else None
+        elif isinstance(param, FloatParam | IntParam):
+            low, high, log_scale = param.low, param.high, param.log
+            scale = math.log if log_scale else float
+            position = (scale(value) - scale(low)) / (scale(high) - scale(low))
+            side = "low" if position <= EDGE_FRACTION else "high" if position >= 1 - EDGE_FRACTION else None
+        else:
+            continue
+        if side:
+            found.append(ParamAtEdge(name=name, value=value, side=side, low=low, high=high, log=log_scale))
+    return found
+
+
+def optimism_gap(study: Search, training: Training, evaluation: Evaluation) -> OptimismGap | None:
+    """The best trial's validation score beside the final model's test score on the same measure;
+    None where the test evaluation does not measure the objective (e.g. adapter size, a Pareto front)."""
+    objective = study.objectives[0]
+    if study.pareto_front is not None:
+        return None
+    if objective == "valid_loss":  # the same token-weighted answer loss, computed on test
+        metric = "perplexity_answer"
+        measured = evaluation.metrics.get(metric)
+        test = math.log(measured.tuned) if measured and measured.tuned else None
+    else:
+        metric = objective
+        measured = evaluation.metrics.get(metric)
+        test = measured.tuned if measured else None
+    if test is None:
+        return None
+    retrained = not study.reused_best_trial
+    own_validation = training.valid_losses[-1].loss if retrained and objective == "valid_loss" and training.valid_losses else None
+    return OptimismGap(
+        objective=objective,
+        direction=study.directions[0],
+        validation=study.best_values[0],
+        test_metric=metric,
+        test=test,
+        final_model_retrained=retrained,
+        final_validation=own_validation,
+    )
 
 
 def load_trial_training(result: SearchResult) -> TrainResult:
@@ -266,7 +357,7 @@ class _Objective:
         multi = s.second_objective is not None
 
         def report(step: int, loss: float) -> bool:
-            if multi:  # Optuna cannot prune multi-objective trials
+            if multi:  # trial.report is for single-objective studies only
                 return False
             trial.report(loss, step)
             return trial.should_prune()
@@ -280,6 +371,7 @@ class _Objective:
         trial.set_user_attr("steps", result.steps)
         trial.set_user_attr("planned_steps", result.planned_steps)
         trial.set_user_attr("train_seconds", round(result.train_seconds, 2))
+        trial.set_user_attr("train_tokens", result.train_tokens)
         trial.set_user_attr("valid_loss", result.valid_losses[-1]["loss"] if result.valid_losses else None)
         if result.stopped_early:
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -330,11 +422,33 @@ def _suggest(trial: optuna.Trial, name: str, param) -> Any:
 
 
 def _pruner(s: SearchSpec, train_spec: TrainSpec) -> optuna.pruners.BasePruner:
-    if s.pruner == "none" or s.second_objective:
+    """Resources are optimizer steps: trials report their validation loss at the step it was measured."""
+    if s.pruner == "none" or s.second_objective:  # Optuna cannot prune multi-objective trials
         return optuna.pruners.NopPruner()
+    min_resource, max_steps = _pruning_steps(s, train_spec)
+    if s.pruner == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource, reduction_factor=s.reduction_factor)
     if s.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=train_spec.eval_every)
+        return optuna.pruners.HyperbandPruner(
+            min_resource=min_resource, max_resource=max_steps or "auto", reduction_factor=s.reduction_factor
+        )
     return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+
+
+def describe_pruner(s: SearchSpec, train_spec: TrainSpec) -> str:
+    """The pruner and its settings in steps, as the report names it."""
+    if s.pruner == "none" or s.second_objective:
+        return "none"
+    if s.pruner == "median":
+        return "median (from the 3rd trial on)"
+    min_resource, _ = _pruning_steps(s, train_spec)
+    return f"{s.pruner} (first rung at step {min_resource}, 1 in {s.reduction_factor} trials goes on per rung)"
+
+
+def _pruning_steps(s: SearchSpec, train_spec: TrainSpec) -> tuple[int, int | None]:
+    """(first rung, the trials' last step): the first rung defaults to the trials' first validation."""
+    trial_spec = apply_params(train_spec, s.trial_train)
+    return s.min_resource or trial_spec.eval_every, trial_spec.max_steps
 
 
 def _recover_orphans(study: optuna.Study) -> None:
@@ -419,7 +533,10 @@ def _trial_record(t: optuna.trial.FrozenTrial) -> Trial:
         duration_s=duration,
         steps=attrs.get("steps"),
         planned_steps=attrs.get("planned_steps"),
+        train_tokens=attrs.get("train_tokens"),
+        train_seconds=attrs.get("train_seconds"),
         valid_loss=attrs.get("valid_loss"),
+        spec_settings=bool(attrs.get(SPEC_SETTINGS)),
         worker=attrs.get("worker"),
         # a retry inherits the user attrs of the trial it repeats: show a reason only on failures
         fail_reason=attrs.get("fail_reason", "?") if t.state == TrialState.FAIL else None,

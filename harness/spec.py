@@ -263,7 +263,13 @@ class SearchSpec(_Section):
     direction: Literal["minimize", "maximize"] | None = Field(None, description="default: the objective's better direction")
     second_objective: str | None = Field(None, description="e.g. adapter_mb or latency_ms: a Pareto front")
     sampler: Literal["tpe", "random"] = "tpe"
-    pruner: Literal["median", "hyperband", "none"] = "median"
+    pruner: Literal["asha", "hyperband", "median", "none"] = "median"
+    min_resource: int | None = Field(
+        None, ge=1, description="asha/hyperband: train steps before a trial is first judged (default: the trials' eval_every)"
+    )
+    reduction_factor: int = Field(
+        3, ge=2, description="asha/hyperband: 1 in this many trials goes on at each rung (min_resource x factor^k steps)"
+    )
     seed: int = 0
     storage: str | None = Field(None, description="optuna storage URL; default: SQLite in the run area")
     study_name: str | None = None
@@ -439,6 +445,25 @@ def _check_search_space(spec: Spec, origin: str) -> None:
     for name in spec.search.trial_train:
         if name not in tunable:
             raise UserError(f"{origin}: search.trial_train: unknown train parameter '{name}'")
+    _check_pruner_settings(spec, origin)
+
+
+def _check_pruner_settings(spec: Spec, origin: str) -> None:
+    """Rung settings only for the pruners with rungs; a first rung at or past the trials' last step
+    would let the pruner judge nothing."""
+    s = spec.search
+    rung_settings = [name for name in ("min_resource", "reduction_factor") if name in s.model_fields_set]
+    if s.pruner not in ("asha", "hyperband") and rung_settings:
+        raise UserError(f"{origin}: search.{rung_settings[0]}: only the asha and hyperband pruners use it "
+                        f"(pruner is {s.pruner}); remove it or set search.pruner: asha")
+    if s.pruner not in ("asha", "hyperband") or s.min_resource is None:
+        return
+    max_steps = s.trial_train.get("max_steps", spec.train.max_steps)
+    if max_steps is not None and s.min_resource >= max_steps:
+        raise UserError(
+            f"{origin}: search.min_resource: {s.min_resource} steps is not below the trials' max_steps ({max_steps}), "
+            "so no trial could ever be pruned; lower min_resource or raise search.trial_train.max_steps"
+        )
 
 
 def _tunable_train_fields() -> list[str]:

@@ -514,3 +514,35 @@ def test_suite_rejections_and_evaluation_only_sets_are_reported(tmp_path: Path):
     assert "| unseen | 60 | 0.0% | 5.0% | +5.0 pts |" in md
     assert "### unseen (n=60; headline: not significant; verdict: inconclusive)" in md
     assert "<h2>How far the gain travels</h2>" in (run_dir / "report.html").read_text()
+
+
+def test_single_objective_search_says_what_it_gained_spent_saved_and_where_it_may_be_wrong(tmp_path: Path):
+    results = demo_results()
+    search = results["search"]
+    trials = [_trial(0, "complete", 1e-3, 16, [0.9]), _trial(1, "pruned", 1e-4, 8, None), _trial(2, "complete", 2.8e-3, 32, [0.62])]
+    trials[0]["spec_settings"] = True
+    trials[1].update(steps=2, planned_steps=8)
+    search.update(objectives=["valid_loss"], directions=["minimize"], best_trial=2, best_params=trials[2]["params"],
+                  best_values=[0.62], trials=trials, pareto_front=None, counts={"complete": 2, "pruned": 1},
+                  steps_run=202, steps_saved_by_pruning=6, tokens_run=206_848, train_seconds_run=1500.0, spec_settings_trial=0,
+                  pruner="asha (first rung at step 2, 1 in 3 trials goes on per rung)",
+                  params_at_edge=[{"name": "lr", "value": 2.8e-3, "side": "high", "low": 3e-4, "high": 3e-3, "log": True}])
+    results["optimism_gap"] = {"objective": "valid_loss", "direction": "minimize", "validation": 0.62, "test_metric": "perplexity_answer",
+                               "test": 0.47, "final_model_retrained": True, "final_validation": 0.45}
+    run_dir = make_run_dir(tmp_path, results)
+    write_reports(run_dir)
+    md, page = (run_dir / "report.md").read_text(), html.unescape((run_dir / "report.html").read_text())
+    view = report_json(run_dir)["search"]
+    sentences = [
+        "Search improved validation loss from 0.9 (your settings, trial 0) to 0.62 (trial 2).",
+        ("Compute spent by all trials, pruned ones included: 202 optimizer steps, 206,848 training tokens, 25 min 0 s of training. "
+         "Pruning saved 6 of 208 planned steps (3%)"),
+        "The best lr (2.80e-03) sits at the high edge of the log-range searched [3.00e-04, 3.00e-03]",
+        "the final model's on the test split is 0.47 (on test: ln of the tuned model's answer perplexity",
+        "the test split is no worse, by 0.15",
+        "retrained with the best parameters on the full budget (its own validation loss on the validation split: 0.45)",
+    ]
+    for sentence in sentences:
+        assert sentence in md and sentence in page, sentence
+    assert "| 0 (your settings) |" in md
+    assert view["optimism_gap"]["optimism"] == pytest.approx(-0.15) and view["spec_settings"]["improved"] is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -16,10 +17,11 @@ from optuna.trial import TrialState
 
 from harness.errors import UserError
 from harness.pipeline import run, search_only
+from harness.report.content import search_view
 from harness.results import load
 from harness.runs import search_area
-from harness.search import apply_params, open_study
-from harness.spec import TrainSpec, parse_spec
+from harness.search import SPEC_SETTINGS, apply_params, enqueue_spec_settings, open_study, params_at_edge, summarize
+from harness.spec import CategoricalParam, FloatParam, IntParam, TrainSpec, parse_spec
 from tests.conftest import tiny_spec_dict, write_spec
 
 HARNESS = [sys.executable, "-m", "harness.cli"]
@@ -124,6 +126,12 @@ def test_best_params_are_retrained_on_the_full_budget(tmp_path):
     assert results.train_spec["lora"]["r"] == search.best_params["lora.r"]
     assert results.training.steps == 4 and len(search.trials) == 2
     assert all(t.planned_steps == 2 for t in search.trials)
+    gap = results.optimism_gap  # valid_loss beside the same token-weighted loss on the test split
+    assert (gap.objective, gap.test_metric, gap.direction) == ("valid_loss", "perplexity_answer", "minimize")
+    assert gap.validation == search.best_values[0]
+    assert gap.test == pytest.approx(math.log(results.evaluation.metrics["perplexity_answer"].tuned))
+    assert gap.final_model_retrained and gap.final_validation == results.training.valid_losses[-1].loss
+    assert gap.optimism == pytest.approx(gap.test - gap.validation)
 
 
 @pytest.mark.train
@@ -135,6 +143,8 @@ def test_best_trial_adapter_is_reused_when_trials_had_the_full_budget(tmp_path):
     assert results.training.adapter_dir == run_dir / "adapter"  # copied: the run stands alone
     assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
     assert "train" not in results.timings
+    gap = results.optimism_gap
+    assert gap.validation == search.best_values[0] and not gap.final_model_retrained and gap.final_validation is None
     area = search_area(tmp_path, "tiny")
     adapters = {t.number: (area / f"trial-{t.number:04d}" / "adapter").is_dir() for t in search.trials}
     assert adapters == {n: n == search.best_trial for n in adapters}  # only the best one is kept
@@ -210,3 +220,135 @@ def test_second_objective_gives_a_pareto_front(tmp_path):
     sizes = {t.params["lora.r"]: t.values[1] for t in result.trials if t.state == "complete"}
     assert set(sizes) == {4, 8}, sizes  # this seed samples both ranks
     assert sizes[8] > sizes[4]  # rank 8 stores twice the LoRA weights of rank 4
+
+
+# ---------------------------------------------------------------- pruning that saves compute, the spec's own settings
+
+
+def _asha_dict(pruner: str) -> dict:
+    """lr 3e-2 learns, 1e-5 barely moves: the spec's own lr (3e-2, trial 0) beats every 1e-5 trial at
+    the first rung (step 2), and ASHA with factor 2 lets only the best of the first two go on."""
+    rungs = {"min_resource": 2, "reduction_factor": 2} if pruner == "asha" else {}
+    spec = _spec_dict(trials=4, pruner=pruner, **rungs)
+    spec["train"]["lr"] = 3e-2
+    return spec
+
+
+@pytest.mark.train
+def test_asha_prunes_and_its_saving_is_the_pruned_trials_unrun_steps(tmp_path):
+    result = search_only(parse_spec(_asha_dict("asha")), tmp_path)
+    pruned = [t for t in result.trials if t.state == "pruned"]
+    assert pruned, result.trials
+    assert all(t.steps < t.planned_steps == 6 for t in pruned)
+    assert result.steps_saved_by_pruning == sum(t.planned_steps - t.steps for t in pruned)
+    assert result.steps_run == sum(t.steps for t in result.trials)
+    assert result.tokens_run == sum(t.train_tokens for t in result.trials) > 0
+    assert result.counts["complete"] + result.counts["pruned"] == 4
+    assert result.pruner.startswith("asha (first rung at step 2, 1 in 2")
+    first = result.trials[0]
+    assert first.spec_settings and first.params == {"lr": 3e-2, "lora.r": 4} and result.spec_settings_trial == 0
+    assert [t.number for t in result.trials if t.spec_settings] == [0]
+    saved = f"Pruning saved {result.steps_saved_by_pruning} of {result.steps_run + result.steps_saved_by_pruning} planned steps"
+    assert saved in search_view(result, None, {})["compute"]
+
+
+@pytest.mark.train
+def test_pruner_none_runs_every_trial_to_its_end(tmp_path):
+    result = search_only(parse_spec(_asha_dict("none")), tmp_path)
+    assert result.counts == {"complete": 4}
+    assert result.steps_saved_by_pruning == 0 and result.steps_run == 4 * 6
+    assert "no trial was pruned" in search_view(result, None, {})["compute"]
+
+
+@pytest.mark.train
+def test_resuming_does_not_queue_the_spec_settings_again(tmp_path):
+    spec_dict = _spec_dict(trials=1, pruner="none")
+    spec_dict["train"]["lr"] = 3e-2
+    first = search_only(parse_spec(spec_dict), tmp_path)
+    assert [t.params for t in first.trials] == [{"lr": 3e-2, "lora.r": 4}]
+    spec_dict["search"]["trials"] = 3
+    again = search_only(parse_spec(spec_dict), tmp_path)
+    assert len(again.trials) == 3 and [t.number for t in again.trials if t.spec_settings] == [0]
+    assert again.spec_settings_trial == 0
+
+
+def test_spec_settings_outside_the_space_are_not_queued(tmp_path):
+    spec = parse_spec(_spec_dict())  # train.lr 5e-3 is not one of the choices 1e-5, 3e-2
+    study = open_study(spec, tmp_path)
+    enqueue_spec_settings(study, spec)
+    assert study.trials == []
+    spec.train.lr = 3e-2
+    enqueue_spec_settings(study, spec)
+    enqueue_spec_settings(study, spec)  # a second worker, or a resumed run, finds it queued
+    assert [(t.state, t.system_attrs["fixed_params"], t.user_attrs) for t in study.trials] == [
+        (TrialState.WAITING, {"lr": 3e-2, "lora.r": 4}, {SPEC_SETTINGS: True})
+    ]
+
+
+def _add_trials(study: optuna.Study, rows: list[tuple]) -> None:
+    """Finished trials straight into the real storage: (state, lr, value, steps, planned, spec settings)."""
+    lr = optuna.distributions.CategoricalDistribution([1e-5, 3e-2, 1e-3, 1e-4])
+    r = optuna.distributions.CategoricalDistribution([4, 8])
+    for state, rate, value, steps, planned, own in rows:
+        attrs = {"steps": steps, "planned_steps": planned, "train_tokens": 100 * steps, "train_seconds": 0.5 * steps}
+        study.add_trial(optuna.trial.create_trial(
+            state=state, params={"lr": rate, "lora.r": 4}, distributions={"lr": lr, "lora.r": r},
+            value=value, user_attrs={**attrs, **({SPEC_SETTINGS: True} if own else {})},
+            intermediate_values={steps: value if value is not None else 9.0}))
+
+
+@pytest.mark.parametrize(("objective", "best", "sentence"), [
+    ("valid_loss", 1, "Search improved validation loss from 0.7 (your settings, trial 0) to 0.4 (trial 1)."),
+    ("valid_sql", 2, "Search improved valid sql (parses) from 70.0% (your settings, trial 0) to 90.0% (trial 2)."),
+])
+def test_the_best_trial_is_the_lowest_loss_or_the_highest_score(tmp_path, objective, best, sentence):
+    spec = parse_spec(_spec_dict(objective=objective))
+    study = open_study(spec, tmp_path)
+    C = TrialState.COMPLETE
+    _add_trials(study, [(C, 3e-2, 0.7, 6, 6, True), (C, 1e-5, 0.4, 6, 6, False), (C, 1e-3, 0.9, 6, 6, False), (C, 1e-4, 0.6, 6, 6, False)])
+    result = summarize(study, spec, tmp_path)
+    assert (result.study.best_trial, result.study.best_values) == (best, [[0.7, 0.4, 0.9, 0.6][best]])
+    assert result.best_train_spec.lr == [3e-2, 1e-5, 1e-3, 1e-4][best]
+    assert search_view(result.study, None, {})["spec_settings"]["sentence"] == sentence
+
+
+@pytest.mark.parametrize(("objective", "values"), [("valid_loss", [0.4, 0.7]), ("valid_sql", [0.9, 0.6])])
+def test_spec_settings_that_stay_best_are_not_called_improved(tmp_path, objective, values):
+    spec = parse_spec(_spec_dict(objective=objective))
+    study = open_study(spec, tmp_path)
+    _add_trials(study, [(TrialState.COMPLETE, 3e-2, values[0], 6, 6, True), (TrialState.COMPLETE, 1e-5, values[1], 6, 6, False)])
+    view = search_view(summarize(study, spec, tmp_path).study, None, {})["spec_settings"]
+    assert view["improved"] is False and view["sentence"].startswith("Search did not improve on your settings")
+
+
+def test_compute_saved_counts_only_the_pruned_trials_unrun_steps(tmp_path):
+    spec = parse_spec(_spec_dict())
+    study = open_study(spec, tmp_path)
+    C, P = TrialState.COMPLETE, TrialState.PRUNED
+    # a complete trial that ended before its plan (its data ran out) saved nothing: pruning did not stop it
+    _add_trials(study, [(C, 3e-2, 0.5, 8, 8, True), (P, 1e-5, 0.9, 2, 8, False), (P, 1e-4, 0.8, 4, 8, False), (C, 1e-3, 0.6, 6, 8, False)])
+    record = summarize(study, spec, tmp_path).study
+    assert (record.steps_run, record.steps_saved_by_pruning) == (8 + 2 + 4 + 6, 6 + 4)
+    assert (record.tokens_run, record.train_seconds_run) == (100 * 20, 0.5 * 20)
+    assert record.counts == {"complete": 2, "pruned": 2}
+    compute = search_view(record, None, {})["compute"]
+    assert "20 optimizer steps, 2,000 training tokens" in compute
+    assert "Pruning saved 10 of 30 planned steps (33%)" in compute
+
+
+def test_edge_warning_fires_at_the_edges_and_not_in_the_middle():
+    space = {
+        "lr": FloatParam(type="float", low=1e-4, high=1e-1, log=True),
+        "dropout": FloatParam(type="float", low=0.0, high=0.5),
+        "lora.r": CategoricalParam(type="categorical", choices=[8, 16, 32]),
+        "lora.alpha": IntParam(type="int", low=8, high=64),
+        "lora.target_modules": CategoricalParam(type="categorical", choices=["all-linear", "q_proj", "v_proj"]),
+        "batch_size": CategoricalParam(type="categorical", choices=[2, 4]),
+    }
+    edges = params_at_edge({"lr": 1.5e-4, "dropout": 0.48, "lora.r": 32, "lora.alpha": 60, "lora.target_modules": "v_proj",
+                            "batch_size": 4}, space)
+    assert [(e.name, e.side) for e in edges] == [("lr", "low"), ("dropout", "high"), ("lora.r", "high"), ("lora.alpha", "high")]
+    # 1e-3 is 0.9% of the linear range but a third of the log range: in the middle of what was searched
+    middle = params_at_edge({"lr": 1e-3, "dropout": 0.25, "lora.r": 16, "lora.alpha": 36}, space)
+    assert middle == []
+    assert [e.side for e in params_at_edge({"lr": 9e-2, "lora.r": 8}, space)] == ["high", "low"]

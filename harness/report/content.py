@@ -15,7 +15,19 @@ import yaml
 from harness import metrics as registry
 from harness.report import formatting as fmt
 from harness.report.masking import mask_secrets
-from harness.results import Comparison, Evaluation, ExampleRow, Latency, RunResults, Search, Throughput, Trial, Verdict
+from harness.results import (
+    Comparison,
+    Evaluation,
+    ExampleRow,
+    Latency,
+    OptimismGap,
+    ParamAtEdge,
+    RunResults,
+    Search,
+    Throughput,
+    Trial,
+    Verdict,
+)
 
 SCHEMA_VERSION = 2
 EXAMPLES_PER_KIND = 5
@@ -50,7 +62,7 @@ def build(results: RunResults, spec: dict | None = None) -> dict:
         "breakdown": breakdown_view(evaluation, by_name.get(headline["metric"])),
         "examples": examples_view(evaluation, headline["metric"]),
         "training": training_view(results),
-        "search": search_view(results.search, spec or {}),
+        "search": search_view(results.search, results.optimism_gap, spec or {}),
         "provenance": provenance_view(results, spec),
     }
 
@@ -409,8 +421,9 @@ def training_view(results: RunResults) -> dict:
     }
 
 
-def search_view(search: Search | None, spec: dict) -> dict | None:
-    """Trials, best trial, pruning savings and importances; None when the run had no search."""
+def search_view(search: Search | None, gap: OptimismGap | None, spec: dict) -> dict | None:
+    """Trials, best trial, compute spent and saved by pruning, the spec's own settings against the
+    best, parameters at the edge of their range, the optimism gap; None when the run had no search."""
     if search is None:
         return None
     front = set(search.pareto_front or [])
@@ -428,9 +441,16 @@ def search_view(search: Search | None, spec: dict) -> dict | None:
         "log_scale_params": [n for n in names if (space.get(n) or {}).get("log")],
         "counts": {str(state): n for state, n in search.counts.items()},
         "n_trials": len(search.trials),
+        "pruner": search.pruner,
         "steps_run": steps_run,
         "steps_saved_by_pruning": saved,
         "saved_fraction": saved / (steps_run + saved) if steps_run + saved else None,
+        "tokens_run": search.tokens_run,
+        "train_seconds_run": search.train_seconds_run,
+        "compute": _compute_sentence(search),
+        "spec_settings": _spec_settings_view(search),
+        "params_at_edge": [_edge_warning(e) for e in search.params_at_edge],
+        "optimism_gap": _optimism_view(gap),
         "param_importances": [{"name": k, "importance": v} for k, v in importances],
         "pareto_front": sorted(front) if search.pareto_front is not None else None,
         "trials": [_trial(t, search.best_trial, front) for t in search.trials],
@@ -439,9 +459,88 @@ def search_view(search: Search | None, spec: dict) -> dict | None:
     return mask_secrets(view)
 
 
+def _objective_value(key: str, v: float | None) -> str:
+    """An objective's value with enough digits to tell trials apart (losses differ in the third decimal)."""
+    metric = registry.get(key)
+    if v is None:
+        return fmt.MISSING
+    return fmt.value(v, "rate") if metric and metric.unit == "rate" else f"{v:.4g}"
+
+
+def _compute_sentence(search: Search) -> str:
+    """Training compute of all trials, the pruned ones' share included, and what pruning left unrun."""
+    spent = [f"{search.steps_run:,} optimizer steps"]
+    if search.tokens_run is not None:
+        spent.append(f"{search.tokens_run:,} training tokens")
+    if search.train_seconds_run is not None:
+        spent.append(f"{fmt.seconds(search.train_seconds_run)} of training")
+    text = f"Compute spent by all trials, pruned ones included: {', '.join(spent)}."
+    planned = search.steps_run + search.steps_saved_by_pruning
+    if search.steps_saved_by_pruning:
+        text += (f" Pruning saved {search.steps_saved_by_pruning:,} of {planned:,} planned steps "
+                 f"({fmt.percent(search.steps_saved_by_pruning / planned)}): the pruned trials' unrun budgets.")
+    elif search.pruner:
+        text += f" Pruner {search.pruner}: no trial was pruned."
+    return text
+
+
+def _spec_settings_view(search: Search) -> dict | None:
+    """The spec's own train values (trial 0) against the best trial, in one sentence."""
+    if search.pareto_front is not None:
+        return None
+    objective = search.objectives[0]
+    name = registry.METRICS[objective].sentence_name if objective in registry.METRICS else objective
+    own = next((t for t in search.trials if t.number == search.spec_settings_trial), None)
+    if own is None:
+        return {"trial": None, "sentence": "No trial ran the spec's own train values (they lie outside the search space, or the study predates this record)."}
+    best = search.best_values[0]
+    if own.state != "complete" or not own.values:
+        at = f" at step {own.steps}" if own.steps is not None else ""
+        sentence = (f"Your settings (trial {own.number}) were {own.state}{at}; the search's best {name} is "
+                    f"{_objective_value(objective, best)} (trial {search.best_trial}).")
+        return {"trial": own.number, "value": None, "best": best, "improved": None, "sentence": sentence}
+    value = own.values[0]
+    improved = (best < value) if search.directions[0] == "minimize" else (best > value)
+    if improved:
+        sentence = (f"Search improved {name} from {_objective_value(objective, value)} (your settings, trial {own.number}) "
+                    f"to {_objective_value(objective, best)} (trial {search.best_trial}).")
+    else:
+        sentence = (f"Search did not improve on your settings: {name} {_objective_value(objective, value)} "
+                    f"(trial {own.number}) is the best found.")
+    return {"trial": own.number, "value": value, "best": best, "improved": improved, "sentence": sentence}
+
+
+def _edge_warning(edge: ParamAtEdge) -> str:
+    scale = "log-range" if edge.log else "range"
+    return (f"The best {edge.name} ({fmt.number(edge.value)}) sits at the {edge.side} edge of the {scale} searched "
+            f"[{fmt.number(edge.low)}, {fmt.number(edge.high)}]: the optimum may lie beyond it; widen search.space.{edge.name}.")
+
+
+def _optimism_view(gap: OptimismGap | None) -> dict | None:
+    """The best trial's validation score beside the final model's test score, and what the two are."""
+    if gap is None:
+        return None
+    objective = registry.get(gap.objective)
+    name = objective.sentence_name if objective else gap.objective
+    how = (" (on test: ln of the tuned model's answer perplexity, the same token-weighted loss)"
+           if gap.test_metric != gap.objective else "")
+    flattered = "the validation split flattered it by" if gap.optimism > 0 else "the test split is no worse, by"
+    sentence = (f"Optimism gap: the best trial's {name} on the validation split was "
+                f"{_objective_value(gap.objective, gap.validation)}, the final model's on the test split is "
+                f"{_objective_value(gap.objective, gap.test)}{how}: {flattered} "
+                f"{_objective_value(gap.objective, abs(gap.optimism))}.")
+    if gap.final_model_retrained:
+        own = (f" (its own {name} on the validation split: {_objective_value(gap.objective, gap.final_validation)})"
+               if gap.final_validation is not None else "")
+        sentence += (f" The final model was retrained with the best parameters on the full budget{own}, "
+                     "so the gap also holds the effect of the longer training.")
+    return {**gap.model_dump(mode="json"), "optimism": gap.optimism, "sentence": sentence}
+
+
 def _trial(t: Trial, best: int, front: set[int]) -> dict:
     return {
-        **t.model_dump(mode="json", include={"number", "state", "params", "values", "duration_s", "steps", "planned_steps", "fail_reason"}),
+        **t.model_dump(mode="json", include={"number", "state", "params", "values", "duration_s", "steps", "planned_steps",
+                                             "train_tokens", "train_seconds", "spec_settings", "fail_reason"}),
         "value": t.values[0] if t.values else None,
         "is_best": t.number == best,
         "on_pareto_front": t.number in front,
@@ -451,13 +550,7 @@ def _trial(t: Trial, best: int, front: set[int]) -> dict:
 def _search_summary(view: dict) -> str:
     counts = view["counts"]
     states = ", ".join(f"{n} {_STATE_WORDS.get(state, state)}" for state, n in counts.items())
-    text = f"{view['n_trials']} trials ({states})"
-    if counts.get("pruned"):
-        planned = view["steps_run"] + view["steps_saved_by_pruning"]
-        text += (
-            f"; pruning stopped {counts['pruned']} early and saved {view['steps_saved_by_pruning']} of {planned} "
-            f"planned training steps ({fmt.percent(view['saved_fraction'])})"
-        )
+    text = f"{view['n_trials']} trials ({states})"  # what pruning saved: the compute sentence
     shown = ", ".join(fmt.number(v) for v in view["best_values"])
     return (
         f"{text}. Best trial #{view['best_trial']}: {' + '.join(view['objectives'])} = {shown}. "
