@@ -12,12 +12,14 @@ AutoTrain 0.8.36 gives us four problems we solve here and nowhere else:
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import io
 import json
 import logging
 import math
 import time
+import types
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -250,6 +252,7 @@ def _bridged_stack() -> Iterator[None]:
     from autotrain.trainers.clm import train_clm_sft, utils
     from transformers import TrainingArguments
     from trl import SFTConfig
+    from trl.trainer import sft_trainer
 
     sft_fields = {f.name for f in fields(SFTConfig)}
     saved = {(train_clm_sft, "SFTConfig"): SFTConfig, (utils, "AutoModelForCausalLM"): utils.AutoModelForCausalLM}
@@ -271,11 +274,43 @@ def _bridged_stack() -> Iterator[None]:
     train_clm_sft.SFTConfig, utils.configure_training_args = sft_config, training_args
     if _version("transformers") >= Version("4.53"):  # AutoTrain always passes the removed kwarg
         utils.AutoModelForCausalLM = _WithoutFlashAttentionFlag
+    if hasattr(sft_trainer, "add_fused_lm_head"):  # trl >= 1.15: its fused LM head is slow on CPU
+        saved[(sft_trainer, "add_fused_lm_head")] = sft_trainer.add_fused_lm_head
+        sft_trainer.add_fused_lm_head = _lm_head_from_logits_on_cpu
     try:
         yield
     finally:
         for (module, name), value in saved.items():
             setattr(module, name, value)
+
+
+def _lm_head_from_logits_on_cpu(model, **kwargs) -> None:
+    """trl's fused LM head scores tokens without building the logits, which saves GPU memory; without
+    Triton it runs as torch tiles that cost about twice the plain LM head per step (bench/README.md).
+    On CPU, give SFTTrainer the same per-token outputs from the model's own logits instead: the loss
+    is the cross-entropy of trl < 1.15 and of transformers' own loss."""
+    import torch
+    from trl.trainer.utils import FusedCausalLMOutput, add_fused_lm_head
+
+    if model.device.type != "cpu":
+        add_fused_lm_head(model, **kwargs)
+        return
+    forward = model.forward
+
+    @functools.wraps(type(model).forward)  # generate() checks its kwargs against this signature
+    def per_token_forward(self, *args, fused_lm_head=False, **inputs):
+        if not fused_lm_head:
+            return forward(*args, **inputs)
+        labels = inputs.pop("labels")[:, 1:]
+        log_p = forward(*args, **inputs).logits[:, :-1].float().log_softmax(-1)
+        mask = labels != -100
+        log_probs = log_p.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1).masked_fill(~mask, 0)
+        with torch.no_grad():  # metrics only
+            entropy = -(log_p.exp() * log_p).sum(-1).masked_fill(~mask, 0)
+            is_top1 = (log_p.argmax(-1) == labels) & mask
+        return FusedCausalLMOutput(log_probs=log_probs, entropy=entropy, is_top1=is_top1, label_mask=mask)
+
+    model.forward = types.MethodType(per_token_forward, model)
 
 
 class _WithoutFlashAttentionFlag:

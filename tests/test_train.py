@@ -5,13 +5,16 @@ from __future__ import annotations
 import random
 
 import pytest
+import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
+from trl.trainer.utils import add_fused_lm_head
 
+import harness.train
 from harness.data import load_splits
 from harness.models import resolve_model
 from harness.spec import parse_spec
-from harness.train import TrainingError, train
+from harness.train import TrainingError, _lm_head_from_logits_on_cpu, train
 from tests.conftest import assert_stops_after_answer, tiny_spec_dict
 
 pytestmark = pytest.mark.train
@@ -69,3 +72,50 @@ def test_training_is_reproducible_whatever_the_global_rng_state(tiny, tmp_path):
         result = train(model_dir, splits, spec.train, spec.prompt, tmp_path / str(state))
         losses.append([h["loss"] for h in result.history if "loss" in h])
     assert losses[0] and losses[0] == losses[1]
+
+
+def _per_token(add_head, model_dir, input_ids, labels):
+    """The per-token outputs SFTTrainer reads, and the gradient they send back, for one LM-head patch."""
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    add_head(model, outputs=("log_probs", "entropy", "is_top1"))
+    out = model(input_ids=input_ids, labels=labels, fused_lm_head=True)
+    loss = -out.log_probs.sum() / out.label_mask.sum()
+    loss.backward()
+    return out, loss, model.model.norm.weight.grad, model(input_ids=input_ids).logits
+
+
+def test_cpu_lm_head_gives_trls_fused_outputs_and_loss(tiny):
+    """On CPU the bridge replaces trl's slow fused LM head; SFTTrainer must see the same numbers."""
+    _, model_dir, _ = tiny
+    generator = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(0, 200, (2, 24), generator=generator)
+    with torch.no_grad():
+        predicted = AutoModelForCausalLM.from_pretrained(model_dir)(input_ids=input_ids).logits.argmax(-1)
+    labels = input_ids.clone()
+    labels[:, 2:12] = predicted[:, 1:11]  # label = the model's top token: is_top1 must say yes there
+    labels[0, :5] = -100  # a masked prompt
+    ours = _per_token(_lm_head_from_logits_on_cpu, model_dir, input_ids, labels)
+    trls = _per_token(add_fused_lm_head, model_dir, input_ids, labels)
+    for field in ("log_probs", "entropy", "is_top1", "label_mask"):
+        torch.testing.assert_close(getattr(ours[0], field), getattr(trls[0], field))
+    assert 0 < ours[0].is_top1.sum() < ours[0].label_mask.sum() == 2 * 23 - 4
+    assert not ours[0].log_probs[0, :4].any()
+    torch.testing.assert_close(ours[1], trls[1])
+    torch.testing.assert_close(ours[2], trls[2])  # the same gradient reaches the model
+    torch.testing.assert_close(ours[3], trls[3])  # without the flag (generate, validation): the model's own logits
+
+
+def test_training_on_cpu_takes_the_bridged_lm_head_with_trls_loss(tiny, tmp_path, monkeypatch):
+    """One step each way: the loss before any update is trl's own. (Later losses drift apart from float
+    rounding, which AdamW's sign-like first updates of the zero-initialised LoRA matrices amplify.)"""
+    spec, model_dir, splits = tiny
+    one_step = spec.train.model_copy(update={"max_steps": 1})
+    patched = []
+    monkeypatch.setattr(harness.train, "_lm_head_from_logits_on_cpu",
+                        lambda model, **kwargs: patched.append(model) or _lm_head_from_logits_on_cpu(model, **kwargs))
+    bridged = train(model_dir, splits, one_step, spec.prompt, tmp_path / "bridged")
+    assert len(patched) == 1
+    monkeypatch.setattr(harness.train, "_lm_head_from_logits_on_cpu", add_fused_lm_head)
+    fused = train(model_dir, splits, one_step, spec.prompt, tmp_path / "fused")
+    losses = [[h["loss"] for h in run.history if "loss" in h] for run in (bridged, fused)]
+    assert len(losses[0]) == 1 and losses[0] == pytest.approx(losses[1], rel=1e-5)
