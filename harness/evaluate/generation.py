@@ -188,9 +188,9 @@ class _TokenClock(StoppingCriteria):
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
-def compile_grammars(gbnf: list[str]) -> list[str]:
-    """GBNF grammars in llguidance's form, once per example rather than once per batch."""
-    return [llguidance.grammar_from("gbnf", text) for text in gbnf]
+def compile_grammars(lark: list[str]) -> list[str]:
+    """Lark grammars in llguidance's form, once per example rather than once per batch."""
+    return [llguidance.grammar_from("lark", text) for text in lark]
 
 
 class GrammarLogitsProcessor(LogitsProcessor):

@@ -161,13 +161,13 @@ def decoding_grammars(mode: str, examples: list[Example]) -> list[str] | None:
     constraint = CONSTRAINTS.get(mode)
     if constraint is None:
         return None
-    gbnf = []
+    lark = []
     for example in examples:
         try:
-            gbnf.append(constraint.grammar(example))
+            lark.append(constraint.grammar(example))
         except ValueError as exc:
             raise UserError(f"evaluation.decoding '{mode}': example {example.id}: {exc}") from None
-    return compile_grammars(gbnf)
+    return compile_grammars(lark)
 
 
 def _time_pair(

@@ -1,4 +1,4 @@
-"""A GBNF grammar of one SQLite SELECT over one schema: names can only be the schema's own.
+"""A grammar of one SQLite SELECT over one schema: names can only be the schema's own.
 
 Built per example from its database (`db_path`) or its CREATE TABLE text (`schema`). Table and
 column names are alternatives taken from the schema, bare where SQLite allows it and quoted
@@ -36,58 +36,56 @@ _KEYWORDS = frozenset(
     "SELECT SET TABLE THEN TO TRANSACTION UNION UNIQUE UPDATE USING VALUES WHEN WHERE WINDOW WITH".split()
 )
 
-# The statement, with `{tables}` / `{columns}` / `{qualified}` filled in per schema. `sub-` rules
-# are the one nested level: the same shape without a further subquery.
+# The statement in llguidance's Lark dialect: lower-case rules are parsed, upper-case terminals
+# lexed. Names, keywords and literals are terminals; everything else stays a rule, so the grammar
+# is never folded into one giant lexer regex. `{...}` parts are filled per schema; `sub_` rules
+# are the one nested level, the same shape without a further subquery.
 _TEMPLATE = r"""
-root ::= select-clause ";"?
-select-clause ::= core order-clause? limit-clause?
-core ::= SELECT (" " DISTINCT)? " " results " " FROM " " source where-clause? group-clause?
-results ::= "*" | result (sp "," sp result){0,5}
-result ::= expr (" " AS " " alias)?
-expr ::= operand (sp arith sp operand)?
-arith ::= "+" | "-" | "*" | "/"
-operand ::= column | literal | aggregate
-aggregate ::= COUNT "(" sp "*" sp ")" | fn "(" sp (DISTINCT " ")? column sp ")"
-fn ::= COUNT | SUM | AVG | MIN | MAX
-source ::= table-ref (" " join-clause){0,3}
-table-ref ::= table (" " (AS " ")? alias)?
-join-clause ::= ((LEFT | INNER) " ")? JOIN " " table-ref " " ON " " column sp "=" sp column
-where-clause ::= " " WHERE " " conditions
-group-clause ::= " " GROUP " " BY " " column (sp "," sp column){0,2} (" " HAVING " " sub-conditions)?
-order-clause ::= " " ORDER " " BY " " expr (" " (ASC | DESC))? (sp "," sp expr (" " (ASC | DESC))?){0,2}
-limit-clause ::= " " LIMIT " " integer (" " OFFSET " " integer)?
-conditions ::= condition (" " (AND | OR) " " condition){0,3}
-condition ::= (NOT " ")? (predicate | "(" sp sub-conditions sp ")") | expr sp compare sp "(" sp sub-select sp ")" | expr " " (NOT " ")? IN sp "(" sp sub-select sp ")"
-sub-select ::= SELECT (" " DISTINCT)? " " results " " FROM " " source (" " WHERE " " sub-conditions)? group-clause? order-clause? limit-clause?
-sub-conditions ::= predicate (" " (AND | OR) " " predicate){0,3}
-predicate ::= expr sp compare sp expr | expr " " (NOT " ")? IN sp "(" sp literal (sp "," sp literal){0,7} sp ")" | expr " " (NOT " ")? BETWEEN " " literal " " AND " " literal | expr " " (NOT " ")? LIKE " " string | expr " " IS " " (NOT " ")? NULL
-compare ::= "=" | "==" | "!=" | "<>" | "<" | "<=" | ">" | ">="
-literal ::= string | number | NULL
-string ::= "'" ([^'\\\r\n] | "''"){0,48} "'"
-number ::= "-"? integer ("." [0-9]{1,6})?
-integer ::= [0-9]{1,9}
-sp ::= " "?
-column ::= qualified | bare-column
-qualified ::= {qualified} | alias "." bare-column
-table ::= {tables}
-bare-column ::= {columns}
-alias ::= {alias}
+start: select_clause ";"?
+select_clause: core order_clause? limit_clause?
+core: SELECT (" " DISTINCT)? " " results " " FROM " " source where_clause? group_clause?
+results: "*" | result (sp "," sp result){0,5}
+result: expr (" " AS " " ALIAS)?
+expr: operand (sp ARITH sp operand)?
+operand: column | literal | aggregate
+aggregate: COUNT "(" sp "*" sp ")" | fn "(" sp (DISTINCT " ")? column sp ")"
+fn: COUNT | SUM | AVG | MIN | MAX
+source: table_ref (" " join_clause){0,3}
+table_ref: TABLE (" " (AS " ")? ALIAS)?
+join_clause: ((LEFT | INNER) " ")? JOIN " " table_ref " " ON " " column sp "=" sp column
+where_clause: " " WHERE " " conditions
+group_clause: " " GROUP " " BY " " column (sp "," sp column){0,2} (" " HAVING " " sub_conditions)?
+order_clause: " " ORDER " " BY " " expr (" " (ASC | DESC))? (sp "," sp expr (" " (ASC | DESC))?){0,2}
+limit_clause: " " LIMIT " " INTEGER (" " OFFSET " " INTEGER)?
+conditions: condition (" " (AND | OR) " " condition){0,3}
+condition: (NOT " ")? (predicate | "(" sp sub_conditions sp ")") | expr sp COMPARE sp "(" sp sub_select sp ")" | expr " " (NOT " ")? IN sp "(" sp sub_select sp ")"
+sub_select: SELECT (" " DISTINCT)? " " results " " FROM " " source (" " WHERE " " sub_conditions)? group_clause? order_clause? limit_clause?
+sub_conditions: predicate (" " (AND | OR) " " predicate){0,3}
+predicate: expr sp COMPARE sp expr | expr " " (NOT " ")? IN sp "(" sp literal (sp "," sp literal){0,7} sp ")" | expr " " (NOT " ")? BETWEEN " " literal " " AND " " literal | expr " " (NOT " ")? LIKE " " STRING | expr " " IS " " (NOT " ")? NULL
+literal: STRING | NUMBER | NULL
+sp: " "?
+column: {qualified} | ALIAS "." BARE_COLUMN | BARE_COLUMN
+ARITH: "+" | "-" | "*" | "/"
+COMPARE: "=" | "==" | "!=" | "<>" | "<" | "<=" | ">" | ">="
+STRING: /'([^'\\\r\n]|''){0,48}'/
+NUMBER: /-?[0-9]{1,9}(\.[0-9]{1,6})?/
+INTEGER: /[0-9]{1,9}/
+TABLE: {tables}
+BARE_COLUMN: {columns}
+ALIAS: /{alias}/
 """
 
 
 def sql_select_grammar(tables: Sequence[Table]) -> str:
-    """The GBNF grammar of one SELECT over `tables` (see the module docstring for the subset)."""
-    keywords = sorted({word for word in re.findall(r"\b[A-Z]{2,}\b", _TEMPLATE) if word in _KEYWORDS
-                       or word in ("COUNT", "SUM", "AVG", "MIN", "MAX")})
+    """The Lark grammar (llguidance's dialect) of one SELECT over `tables` (subset: module docstring)."""
+    keywords = sorted({word for word in re.findall(r"\b[A-Z]{2,}\b", _TEMPLATE)} - {"ARITH", "COMPARE", "STRING", "NUMBER", "INTEGER", "TABLE", "BARE_COLUMN", "ALIAS"})
     all_columns = sorted({column.name for table in tables for column in table.columns})
-    qualified = [f"{_names([table.name])} \".\" ({_names(c.name for c in table.columns)})" for table in tables]
+    qualified = [f'({_names([table.name])}) "." ({_names(c.name for c in table.columns)})' for table in tables]
     body = (_TEMPLATE.replace("{tables}", _names(t.name for t in tables))
             .replace("{columns}", _names(all_columns))
-            .replace("{qualified}", " | ".join(f"({q})" for q in qualified))
+            .replace("{qualified}", " | ".join(qualified))
             .replace("{alias}", _alias()))
-    for word in keywords:  # lower-case rule names: llguidance reads upper-case ones as lexer tokens
-        body = re.sub(rf"(?<![\w-]){word}(?![\w-])", f"kw-{word.lower()}", body)
-    return body + "".join(f"kw-{word.lower()} ::= {_any_case(word)}\n" for word in keywords)
+    return body + "".join(f'{word}: "{word.lower()}"i\n' for word in keywords)
 
 
 def tables_of(db_path: str | Path | None, schema: str | None) -> list[Table]:
@@ -102,7 +100,7 @@ def tables_of(db_path: str | Path | None, schema: str | None) -> list[Table]:
 
 
 def _names(names) -> str:
-    """Every way SQLite lets a query spell each name, as GBNF alternatives."""
+    """Every way SQLite lets a query spell each name, as Lark alternatives."""
     spellings: list[str] = []
     for name in names:
         if _BARE.fullmatch(name) and name.upper() not in _KEYWORDS:
@@ -112,21 +110,17 @@ def _names(names) -> str:
 
 
 def _alias() -> str:
-    """A letter, or a letter and a letter/digit, never one of SQLite's two-letter keywords."""
+    """A letter, or a letter and a letter/digit, never one of SQLite's two-letter keywords (a regex)."""
     letters = "abcdefghijklmnopqrstuvwxyz"
     out = []
     for first in letters:
         taken = {word[1].lower() for word in _KEYWORDS if len(word) == 2 and word[0].lower() == first}
-        second = "".join(c for c in letters if c not in taken) + "0-9"
-        out.append(f'"{first}" [{second}]?')
-    return " | ".join(out)
-
-
-def _any_case(word: str) -> str:
-    return " ".join(f"[{c.upper()}{c.lower()}]" for c in word)
+        out.append(f"{first}[{''.join(c for c in letters if c not in taken)}0-9]?")
+    return "|".join(out)
 
 
 def _literal(text: str) -> str:
+    """A Lark string literal."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
