@@ -156,6 +156,14 @@ def evaluate_pair(
     return evaluation
 
 
+def check_decodings(spec: EvaluationSpec, example_sets: list[list[Example]]) -> None:
+    """Every example a run will decode under a constrained mode has what its grammar needs
+    (e.g. a schema): checked before training, so a run cannot fail on it at the end."""
+    for mode in spec.decoding:
+        for examples in example_sets:
+            decoding_grammars(mode, examples[: spec.limit] if spec.limit else examples)
+
+
 def decoding_grammars(mode: str, examples: list[Example]) -> list[str] | None:
     """Each example's grammar under `mode` (None for plain greedy), all built before generating."""
     constraint = CONSTRAINTS.get(mode)

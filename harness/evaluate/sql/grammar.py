@@ -28,13 +28,14 @@ from harness.evaluate.sql.testsuite import SchemaError, Table, read_tables, sche
 _BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # SQLite keywords a bare name may not be (sqlite3 has no list of them; these are the ones a
 # text-to-SQL schema plausibly uses, plus every two-letter one since aliases are that short).
-_KEYWORDS = frozenset(
+_KEYWORD_LIST = (
     "ABORT ACTION ADD AFTER ALL ALTER AND AS ASC BETWEEN BY CASE CAST CHECK COLLATE COLUMN CONSTRAINT "
     "CREATE CROSS DEFAULT DELETE DESC DISTINCT DO DROP ELSE END ESCAPE EXCEPT EXISTS FILTER FOR FOREIGN FROM "
     "FULL GLOB GROUP HAVING IF IN INDEX INNER INSERT INTERSECT INTO IS ISNULL JOIN KEY LEFT LIKE LIMIT "
     "MATCH NATURAL NO NOT NOTNULL NULL OF OFFSET ON OR ORDER OUTER OVER PRIMARY REFERENCES REGEXP RIGHT "
-    "SELECT SET TABLE THEN TO TRANSACTION UNION UNIQUE UPDATE USING VALUES WHEN WHERE WINDOW WITH".split()
+    "SELECT SET TABLE THEN TO TRANSACTION UNION UNIQUE UPDATE USING VALUES WHEN WHERE WINDOW WITH"
 )
+_KEYWORDS = frozenset(_KEYWORD_LIST.split())
 
 # The statement in llguidance's Lark dialect: lower-case rules are parsed, upper-case terminals
 # lexed. Names, keywords and literals are terminals; everything else stays a rule, so the grammar
@@ -76,9 +77,12 @@ ALIAS: /{alias}/
 """
 
 
+_TERMINALS = {"ARITH", "COMPARE", "STRING", "NUMBER", "INTEGER", "TABLE", "ALIAS"}  # the upper-case words that are not keywords
+
+
 def sql_select_grammar(tables: Sequence[Table]) -> str:
     """The Lark grammar (llguidance's dialect) of one SELECT over `tables` (subset: module docstring)."""
-    keywords = sorted({word for word in re.findall(r"\b[A-Z]{2,}\b", _TEMPLATE)} - {"ARITH", "COMPARE", "STRING", "NUMBER", "INTEGER", "TABLE", "BARE_COLUMN", "ALIAS"})
+    keywords = sorted(set(re.findall(r"\b[A-Z]{2,}\b", _TEMPLATE)) - _TERMINALS)
     all_columns = sorted({column.name for table in tables for column in table.columns})
     qualified = [f'({_names([table.name])}) "." ({_names(c.name for c in table.columns)})' for table in tables]
     body = (_TEMPLATE.replace("{tables}", _names(t.name for t in tables))
