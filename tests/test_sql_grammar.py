@@ -161,3 +161,25 @@ def test_an_example_without_a_schema_is_one_clear_error_before_generation():
 def test_the_sql_constraint_reads_the_schema_it_is_given():
     grammar = SqlSchemaConstraint().grammar(Example(id="a", prompt="", answer="", meta={"schema": SHOP_SCHEMA}))
     assert '"\\"order lines\\""' in grammar and '"amount"' in grammar
+
+
+def test_evaluate_pair_runs_every_decoding_mode_on_base_and_tuned(tiny_model_dir, tmp_path):
+    """The first mode is the evaluation itself; each further one sits in `decodings` with its own
+    metrics, verdict and throughput, from the same examples and the same adapter."""
+    from harness.evaluate.pair import evaluate_pair
+    from harness.spec import EvaluationSpec, PromptSpec
+    from tests.test_generation import _random_adapter
+
+    adapter = _random_adapter(tiny_model_dir, tmp_path / "adapter")
+    examples = _examples()[:3]
+    spec = EvaluationSpec(metrics=["sql"], max_new_tokens=12, batch_size=3, bootstrap_resamples=100, decoding=["greedy", "constrained"])
+    evaluation = evaluate_pair(tiny_model_dir, adapter, examples, PromptSpec(), spec)
+
+    assert evaluation.decoding.strategy == "greedy" and list(evaluation.decodings) == ["constrained"]
+    constrained = evaluation.decodings["constrained"]
+    assert constrained.decoding.strategy == "constrained" and constrained.n == 3
+    assert "execution_match" in constrained.metrics and "outcome_no_sql" in constrained.examples[0].base_scores
+    assert set(constrained.throughput) == {"base", "tuned"}
+    # even cut at 12 tokens, every constrained answer opens a SELECT; greedy noise does not
+    assert all(out.lower().startswith("select") for ex in constrained.examples for out in (ex.base, ex.tuned))
+    assert not all(out.lower().startswith("select") for ex in evaluation.examples for out in (ex.base, ex.tuned))
