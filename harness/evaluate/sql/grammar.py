@@ -89,7 +89,8 @@ def sql_select_grammar(tables: Sequence[Table]) -> str:
             .replace("{columns}", _names(all_columns))
             .replace("{qualified}", " | ".join(qualified))
             .replace("{alias}", _alias()))
-    return body + "".join(f'{word}: "{word.lower()}"i\n' for word in keywords)
+    # ASCII case classes, not Lark's "select"i: that folds Unicode too and let a model write 'ſelect'
+    return body + "".join(f"{word}: /{''.join(f'[{c}{c.lower()}]' for c in word)}/\n" for word in keywords)
 
 
 def tables_of(db_path: str | Path | None, schema: str | None) -> list[Table]:
