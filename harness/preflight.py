@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.data import DataInfo, Example, Splits, load_benchmarks, load_splits
+from harness.evaluate.pair import check_decodings
 from harness.models import check_model_source
 from harness.search import check_storage
 from harness.spec import Spec
@@ -30,6 +31,7 @@ def preflight(spec: Spec) -> Checked:
     splits, data_info = load_splits(spec.data, spec.base_dir)
     benchmarks = load_benchmarks(spec.evaluation.benchmarks, spec.base_dir)
     check_model_source(spec.model, spec.base_dir)
+    check_decodings(spec.evaluation, [splits.test, splits.valid, *splits.evaluation_only.values(), *benchmarks.values()])
     if spec.search is not None and spec.search.enabled and spec.search.storage:
         check_storage(spec.search.storage)
     return Checked(splits=splits, data_info=data_info, benchmarks=benchmarks)

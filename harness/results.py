@@ -247,7 +247,7 @@ class Throughput(_Record):
 
 
 class Decoding(_Record):
-    strategy: Literal["greedy"] = "greedy"
+    strategy: Literal["greedy", "constrained"] = "greedy"  # constrained: greedy held to a per-example grammar
     max_new_tokens: int
     batch_size: int
 
@@ -284,6 +284,9 @@ class Evaluation(_Record):
     latency: dict[Side, Latency] = Field(default_factory=dict)
     breakdown: dict[str, dict[str, BreakdownGroup]] = Field(default_factory=dict)  # column -> value -> means
     examples: list[ExampleRow] = Field(default_factory=list)
+    # The same examples under each further `evaluation.decoding` mode (no perplexity or batch-1
+    # timing there: neither depends on how answers are decoded); this one is the first mode.
+    decodings: dict[str, Evaluation] = Field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- the whole run

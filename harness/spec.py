@@ -200,6 +200,22 @@ class EvaluationSpec(_Section):
     bootstrap_resamples: int = Field(2000, ge=100)
     breakdown: list[str] = Field(default_factory=lambda: ["category", "difficulty"])
     benchmarks: list[BenchmarkSpec] = Field(default_factory=list)
+    # Each mode evaluates base and tuned alike; the first carries the headline and the verdict.
+    # `constrained`: greedy held to one SELECT over the example's own schema (needs `sql`).
+    decoding: list[Literal["greedy", "constrained"]] = Field(default_factory=lambda: ["greedy"], min_length=1)
+
+    @field_validator("decoding")
+    @classmethod
+    def _modes_once(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("decoding modes must not repeat")
+        return v
+
+    @model_validator(mode="after")
+    def _constraint_has_a_grammar(self):
+        if "constrained" in self.decoding and "sql" not in self.metrics:
+            raise ValueError("decoding 'constrained' holds answers to a SQL grammar; add 'sql' to evaluation.metrics")
+        return self
 
     @field_validator("metrics", mode="before")
     @classmethod

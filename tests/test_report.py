@@ -546,3 +546,30 @@ def test_single_objective_search_says_what_it_gained_spent_saved_and_where_it_ma
         assert sentence in md and sentence in page, sentence
     assert "| 0 (your settings) |" in md
     assert view["optimism_gap"]["optimism"] == pytest.approx(-0.15) and view["spec_settings"]["improved"] is True
+
+
+def test_decoding_modes_side_by_side(tmp_path: Path):
+    """Base/tuned × greedy/constrained in one table; the headline stays greedy's."""
+    results = demo_results()
+    constrained = demo_evaluation()
+    constrained["decoding"]["strategy"] = "constrained"
+    constrained["metrics"]["execution_match"] = comparison(0.55, 0.80, 0.15, 0.35)
+    constrained["throughput"] = {"base": {"seconds": 90.0, "tokens_per_s": 50.0, "tokens": 4500},
+                                 "tuned": {"seconds": 40.0, "tokens_per_s": 100.0, "tokens": 4000}}
+    constrained["verdict"]["outcome"] = "inconclusive"
+    results["evaluation"]["decodings"] = {"constrained": constrained}
+    write_reports(run_dir := make_run_dir(tmp_path, results))
+    md, html, data = (run_dir / "report.md").read_text(), (run_dir / "report.html").read_text(), report_json(run_dir)
+
+    assert data["decodings"]["modes"] == ["greedy", "constrained"]
+    assert data["headline"]["base"] == 0.42  # greedy's execution accuracy, not constrained's 0.55
+    assert "| Measure | Base, greedy | Tuned, greedy | Base, constrained | Tuned, constrained |" in md
+    assert "| Execution accuracy (single database) | 42.0% | 73.5% | 55.0% | 80.0% |" in md
+    assert "| Batched time per generated token | 7.5 ms | 7.5 ms | 20.0 ms | 10.0 ms |" in md
+    assert "| Verdict (tuned vs base) | better | | inconclusive | |" in md
+    assert 'id="decodings-table"' in html and "Tuned, constrained" in html
+
+
+def test_a_single_decoding_mode_has_no_side_by_side_section(demo_run: Path):
+    assert report_json(demo_run)["decodings"] is None
+    assert "## Decoding modes" not in (demo_run / "report.md").read_text()

@@ -16,9 +16,12 @@ import numpy as np
 from harness import metrics as registry
 from harness.data.prompts import render_prompt
 from harness.data.records import Example
-from harness.evaluate.generation import generate, load_model, measure_latency, measure_latency_pair
+from harness.errors import UserError
+from harness.evaluate.constraints import Constraint
+from harness.evaluate.generation import compile_grammars, generate, load_model, measure_latency, measure_latency_pair
 from harness.evaluate.metric import Metric
 from harness.evaluate.sql import SqlMetric
+from harness.evaluate.sql.grammar import SqlSchemaConstraint
 from harness.evaluate.stats import bootstrap, comparison, holm, perplexity, summarize
 from harness.results import (
     BreakdownGroup,
@@ -44,6 +47,10 @@ class ExactText(Metric):
 
     def score(self, prediction: str, example: Example) -> dict[str, float | None]:
         return {"exact_text": float(prediction.strip() == example.answer.strip())}
+
+
+# A decoding mode's constraint; greedy has none. SQL's is the only one so far.
+CONSTRAINTS: dict[str, Constraint] = {"constrained": SqlSchemaConstraint()}
 
 
 def build_metrics(names: list[str]) -> list[Metric]:
@@ -79,21 +86,25 @@ def run_model(
     dtype: str = "float32",
     *,
     time_queries: bool = True,
+    decoding: str = "greedy",
+    score_gold: bool = True,
 ) -> ModelRun:
-    """Generate, score and (unless `time_queries` is off) time one model on the evaluation prompts."""
-    label = "tuned" if adapter_dir else "base"
+    """Generate, score and (unless `time_queries` is off) time one model on the evaluation prompts,
+    decoding as `decoding` says; `score_gold` off skips perplexity (it does not depend on decoding)."""
+    label = ("tuned" if adapter_dir else "base") + ("" if decoding == "greedy" else f", {decoding}")
+    grammars = decoding_grammars(decoding, examples)
     model, tokenizer = load_model(model_dir, adapter_dir, dtype)
     inputs = [render_prompt(tokenizer, prompt, ex.prompt) for ex in examples]
-    log.info("%s: generating %d answers (batch %d, greedy, <= %d tokens)", label, len(inputs), spec.batch_size, spec.max_new_tokens)
+    log.info("%s: generating %d answers (batch %d, %s, <= %d tokens)", label, len(inputs), spec.batch_size, decoding, spec.max_new_tokens)
     gens = generate(model, tokenizer, inputs, max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size,
-                    label=label)
+                    label=label, grammars=grammars)
     scores: dict[str, list[float | None]] = {}
     for output, ex in zip(gens.outputs, examples):
         for metric in metrics:
             for key, value in metric.score(output, ex).items():
                 scores.setdefault(key, []).append(value)
     answer_nll = sequence_nll = []
-    if "perplexity" in spec.metrics:
+    if score_gold and "perplexity" in spec.metrics:
         log.info("%s: scoring gold answers (perplexity)", label)
         answers = [ex.answer + tokenizer.eos_token for ex in examples]
         scored = score_answers(model, tokenizer, inputs, answers, batch_size=spec.batch_size)
@@ -129,11 +140,42 @@ def evaluate_pair(
     """The base-vs-tuned comparison (the `evaluation` part of results.json)."""
     examples = examples[: spec.limit] if spec.limit else examples
     metrics = build_metrics(spec.metrics)
-    base = run_model(model_dir, None, examples, prompt, spec, metrics, dtype, time_queries=False)
-    tuned = run_model(model_dir, adapter_dir, examples, prompt, spec, metrics, dtype, time_queries=False)
-    if "latency" in spec.metrics:
+    first, *others = spec.decoding
+
+    def both(mode: str, score_gold: bool) -> tuple[ModelRun, ModelRun]:
+        options = {"time_queries": False, "decoding": mode, "score_gold": score_gold}
+        return (run_model(model_dir, None, examples, prompt, spec, metrics, dtype, **options),
+                run_model(model_dir, adapter_dir, examples, prompt, spec, metrics, dtype, **options))
+
+    base, tuned = both(first, score_gold=True)
+    if "latency" in spec.metrics:  # batch-1 timing is greedy's: it prices the model, not the decoding
         base.latency, tuned.latency = _time_pair(model_dir, adapter_dir, examples, prompt, spec, dtype)
-    return compare_runs(base, tuned, examples, spec)
+    evaluation = compare_runs(base, tuned, examples, spec, first)
+    for mode in others:
+        evaluation.decodings[mode] = compare_runs(*both(mode, score_gold=False), examples, spec, mode)
+    return evaluation
+
+
+def check_decodings(spec: EvaluationSpec, example_sets: list[list[Example]]) -> None:
+    """Every example a run will decode under a constrained mode has what its grammar needs
+    (e.g. a schema): checked before training, so a run cannot fail on it at the end."""
+    for mode in spec.decoding:
+        for examples in example_sets:
+            decoding_grammars(mode, examples[: spec.limit] if spec.limit else examples)
+
+
+def decoding_grammars(mode: str, examples: list[Example]) -> list[str] | None:
+    """Each example's grammar under `mode` (None for plain greedy), all built before generating."""
+    constraint = CONSTRAINTS.get(mode)
+    if constraint is None:
+        return None
+    lark = []
+    for example in examples:
+        try:
+            lark.append(constraint.grammar(example))
+        except ValueError as exc:
+            raise UserError(f"evaluation.decoding '{mode}': example {example.id}: {exc}") from None
+    return compile_grammars(lark)
 
 
 def _time_pair(
@@ -153,7 +195,8 @@ def score_adapter(
 ) -> dict[str, float]:
     """Tuned-model-only means on `examples` (e.g. the validation split), for search objectives."""
     examples = examples[: spec.limit] if spec.limit else examples
-    tuned = run_model(model_dir, adapter_dir, examples, prompt, spec, build_metrics(spec.metrics), dtype)
+    tuned = run_model(model_dir, adapter_dir, examples, prompt, spec, build_metrics(spec.metrics), dtype,
+                      decoding=spec.decoding[0])
     means = {key: _mean(values) for key, values in tuned.scores.items()}
     out = {key: value for key, value in means.items() if value is not None}
     if tuned.answer_nll:
@@ -163,7 +206,8 @@ def score_adapter(
     return out
 
 
-def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec: EvaluationSpec) -> Evaluation:
+def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec: EvaluationSpec,
+                 decoding: str = "greedy") -> Evaluation:
     boot = {"n_resamples": spec.bootstrap_resamples, "seed": 0}
     boots = {key: bootstrap(base.scores[key], tuned.scores[key], **boot) for key in base.scores}
     boots["output_tokens"] = bootstrap(base.output_tokens, tuned.output_tokens, **boot)
@@ -178,7 +222,7 @@ def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec:
         metrics[key].adjusted = interval
     return Evaluation(
         n=len(examples),
-        decoding=Decoding(max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size),
+        decoding=Decoding(strategy=decoding, max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size),
         metrics=metrics,
         verdict=verdict(metrics, CONFIDENCE),
         throughput={

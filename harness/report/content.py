@@ -57,6 +57,7 @@ def build(results: RunResults, spec: dict | None = None) -> dict:
         "metrics": rows,
         "outcome_counts": outcome_counts_view(evaluation),
         "refinements": refinements_view(evaluation),
+        "decodings": decodings_view(evaluation),
         "evaluation_sets": evaluation_sets_view(results, by_name.get(headline["metric"])),
         "latency": latency_view(evaluation, by_name),
         "breakdown": breakdown_view(evaluation, by_name.get(headline["metric"])),
@@ -227,6 +228,29 @@ def refinements_view(evaluation: Evaluation) -> list[dict]:
         }
         for m in registry.refinements(scored)
     ]
+
+
+def decodings_view(evaluation: Evaluation) -> dict | None:
+    """Base and tuned under every decoding mode side by side (columns: mode × side): the accuracy
+    family, the error classes as counts, the batched time per generated token and each mode's
+    verdict. The headline and the run's verdict stay the first mode's."""
+    if not evaluation.decodings:
+        return None
+    modes = {evaluation.decoding.strategy: evaluation, **evaluation.decodings}
+    rows = [
+        {"label": registry.METRICS[key].label, "kind": registry.METRICS[key].unit,
+         "values": [getattr(e.metrics[key], side) if key in e.metrics else None for e in modes.values() for side in ("base", "tuned")]}
+        for key in registry.accuracy_family(evaluation.metrics)
+    ]
+    counts = [{r["name"]: r for table in outcome_counts_view(e) for r in table["rows"]} for e in modes.values()]
+    rows += [
+        {"label": row["label"], "kind": "number", "values": [c.get(name, {}).get(side) for c in counts for side in ("base", "tuned")]}
+        for name, row in counts[0].items()
+    ]
+    rows.append({"label": "Batched time per generated token", "kind": "seconds",
+                 "values": [e.throughput[side].seconds / max(e.throughput[side].tokens, 1) if side in e.throughput else None
+                            for e in modes.values() for side in ("base", "tuned")]})
+    return {"modes": list(modes), "rows": rows, "verdicts": [e.verdict.outcome for e in modes.values()]}
 
 
 def evaluation_sets_view(results: RunResults, test_headline: dict | None) -> dict | None:

@@ -197,6 +197,13 @@ def _create_schema(schema: str) -> tuple[sqlite3.Connection, list[Table]]:
     return conn, tables
 
 
+def schema_tables(schema: str) -> list[Table]:
+    """The tables a CREATE TABLE script defines (raises SchemaError when it defines none)."""
+    conn, tables = _create_schema(schema)
+    conn.close()
+    return tables
+
+
 def read_tables(conn: sqlite3.Connection) -> list[Table]:
     """The user tables of a database with their columns' kinds, in creation order."""
     query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
