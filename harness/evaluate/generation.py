@@ -7,12 +7,13 @@ device; the tuned LoRA is merged into the base weights so latency compares like 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from harness import progress
 
@@ -59,11 +60,9 @@ def generate(model, tokenizer, inputs: list[str], *, max_new_tokens: int, batch_
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             enc = tokenizer([inputs[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-            enc = enc.to(model.device)
-            new = _greedy(model, tokenizer, enc, max_new_tokens)[:, enc["input_ids"].shape[1] :]
-            for row, i in zip(new.tolist(), idx):
-                counts[i] = _until_stop(row, tokenizer.eos_token_id)
-                outputs[i] = tokenizer.decode(row[: counts[i]], skip_special_tokens=True).strip()
+            for row, i in zip(_greedy(model, enc.to(model.device), max_new_tokens, tokenizer.eos_token_id), idx):
+                counts[i] = len(row)
+                outputs[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
             rate = sum(counts) / max(_now(model) - started, 1e-9)
             task.update(start + len(idx), **{"tokens/s": f"{rate:.0f}"})
     return Generations(outputs=outputs, output_tokens=counts, seconds=_now(model) - started)
@@ -120,37 +119,49 @@ def _merged(peft_model):
 
 
 def _time_query(model, tokenizer, text: str, max_new_tokens: int) -> QueryTiming:
-    """Token timestamps come from a stopping criterion that runs after every decoding step
-    (device synchronised first on GPU)."""
+    """Token timestamps are taken as each step's token is known (device synchronised first on GPU)."""
     enc = tokenizer([text], return_tensors="pt", add_special_tokens=False).to(model.device)
-    clock = _TokenClock(model)
+    stamps: list[float] = []
     started = _now(model)
-    out = _greedy(model, tokenizer, enc, max_new_tokens, StoppingCriteriaList([clock]))
+    (tokens,) = _greedy(model, enc, max_new_tokens, tokenizer.eos_token_id, on_step=lambda: stamps.append(_now(model)))
     total = _now(model) - started
-    n = _until_stop(out[0, enc["input_ids"].shape[1] :].tolist(), tokenizer.eos_token_id)
-    stamps = clock.stamps[:n]
-    ttft = stamps[0] - started if stamps else total
+    ttft = stamps[0] - started
     tpot = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else None
-    return QueryTiming(ttft_s=ttft, tpot_s=tpot, total_s=total, output_tokens=n)
+    return QueryTiming(ttft_s=ttft, tpot_s=tpot, total_s=total, output_tokens=len(tokens))
 
 
-def _greedy(model, tokenizer, enc, max_new_tokens: int, stopping=None):
-    return model.generate(
-        **enc,
-        do_sample=False,
-        max_new_tokens=max_new_tokens,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        stopping_criteria=stopping,
-        temperature=None,
-        top_p=None,
-        top_k=None,
-    )
+def _greedy(model, enc, max_new_tokens: int, eos_id: int, on_step: Callable[[], None] | None = None) -> list[list[int]]:
+    """Greedy decoding of a left-padded batch: each row's tokens up to and including `eos_id`.
 
-
-def _until_stop(tokens: list[int], eos_id: int) -> int:
-    """Generated length up to and including the first stop token (padding after it excluded)."""
-    return tokens.index(eos_id) + 1 if eos_id in tokens else len(tokens)
+    A row leaves the batch (and its KV cache) as soon as it stops, so a batch no longer computes
+    its short answers for as long as its longest one. Per row the arithmetic is the model's plain
+    forward over a KV cache, the same for every model it decodes (base and tuned alike)."""
+    mask = enc["attention_mask"]
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: each row counts from its own first token
+    cache = DynamicCache(config=model.config)
+    logits = model(input_ids=enc["input_ids"], attention_mask=mask, position_ids=positions, past_key_values=cache,
+                   use_cache=True, logits_to_keep=1).logits
+    rows = torch.arange(mask.shape[0], device=mask.device)
+    next_position = positions[:, -1:] + 1
+    tokens: list[list[int]] = [[] for _ in range(mask.shape[0])]
+    for step in range(max_new_tokens):
+        token = logits[:, -1].argmax(-1)
+        if on_step is not None:
+            on_step()
+        for row, value in zip(rows.tolist(), token.tolist()):
+            tokens[row].append(value)
+        running = token != eos_id
+        if step == max_new_tokens - 1 or not running.any():
+            break
+        if not running.all():
+            keep = running.nonzero().squeeze(1)
+            cache.batch_select_indices(keep)
+            rows, token, mask, next_position = rows[keep], token[keep], mask[keep], next_position[keep]
+        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+        logits = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_position, past_key_values=cache,
+                       use_cache=True).logits
+        next_position = next_position + 1
+    return tokens
 
 
 def _now(model) -> float:
@@ -158,12 +169,3 @@ def _now(model) -> float:
         torch.cuda.synchronize()
     return time.perf_counter()
 
-
-class _TokenClock(StoppingCriteria):
-    def __init__(self, model):
-        self.model = model
-        self.stamps: list[float] = []
-
-    def __call__(self, input_ids, scores, **kwargs):
-        self.stamps.append(_now(self.model))
-        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
