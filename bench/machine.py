@@ -1,4 +1,4 @@
-"""Machine facts and this machine's measured fp32 matmul rate, the yardstick for training MFU.
+"""Machine facts and this machine's measured fp32 (and bf16) matmul rates, the yardsticks for training MFU.
 
 Efficiency is reported against what torch's own matmul reaches here, measured in the same process
 with the same threads (and so under the same contention), not against a datasheet peak this CPU
@@ -13,10 +13,11 @@ import socket
 import time
 from datetime import UTC, datetime
 
+from harness.hardware import this_machine
 from harness.runs import package_versions
 
 PACKAGES = ("harness", "torch", "transformers", "peft", "trl", "accelerate", "autotrain-advanced", "llama_cpp_python")
-_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")
+_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
 
 
 def set_threads(threads: int) -> None:
@@ -91,16 +92,17 @@ def facts_table(f: dict) -> str:
     return table(["fact", "value"], rows)
 
 
-def matmul_flops(sizes: tuple[int, ...] = (1024, 2048), repeats: int = 5, min_seconds: float = 0.2) -> dict:
-    """Best fp32 square-matmul rate per size (FLOP/s = 2n³ per product). Best of `repeats`, each
-    long enough (`min_seconds`) for the timer not to matter; the best is the least disturbed by
+def matmul_flops(sizes: tuple[int, ...] = (1024, 2048), repeats: int = 5, min_seconds: float = 0.2, dtype: str = "float32") -> dict:
+    """Best square-matmul rate per size in `dtype` (FLOP/s = 2n³ per product). Best of `repeats`,
+    each long enough (`min_seconds`) for the timer not to matter; the best is the least disturbed by
     other processes. `peak` is the best over sizes."""
     import torch
 
+    kind = getattr(torch, dtype)
     by_size = {}
     for n in sizes:
-        a, b = torch.randn(n, n), torch.randn(n, n)
-        out = torch.empty(n, n)
+        a, b = torch.randn(n, n, dtype=kind), torch.randn(n, n, dtype=kind)
+        out = torch.empty(n, n, dtype=kind)
         torch.mm(a, b, out=out)  # warm-up: thread pool, allocation
         started, inner = time.perf_counter(), 1
         torch.mm(a, b, out=out)
@@ -115,11 +117,11 @@ def matmul_flops(sizes: tuple[int, ...] = (1024, 2048), repeats: int = 5, min_se
     return {"by_size": by_size, "peak": max(by_size.values())}
 
 
-def matmul_table(before: dict, after: dict | None = None) -> str:
+def matmul_table(before: dict, after: dict | None = None, dtype: str = "fp32") -> str:
     from bench.common import table
 
     rows = [(f"{n}²", before["by_size"][n] / 1e9, after["by_size"][n] / 1e9 if after else None) for n in before["by_size"]]
-    headers = ["fp32 matmul", "GFLOP/s (start)", "GFLOP/s (end)"]
+    headers = [f"{dtype} matmul", "GFLOP/s (start)", "GFLOP/s (end)"]
     if after is None:
         rows, headers = [r[:2] for r in rows], headers[:2]
     return table(headers, rows)
@@ -135,7 +137,14 @@ def main() -> None:
     set_threads(args.threads)
     f = facts()
     peak = matmul_flops(tuple(args.sizes), args.repeats)
-    emit(args, "Machine facts and fp32 matmul rate", f, [("fp32 matmul (torch)", matmul_table(peak))], {"matmul": peak})
+    sections = [("fp32 matmul (torch)", matmul_table(peak))]
+    results = {"matmul": peak}
+    if this_machine().native_bf16:  # elsewhere bf16 is emulated: no peak to speak of
+        results["matmul_bf16"] = matmul_flops(tuple(args.sizes), args.repeats, dtype="bfloat16")
+        sections.append(("bf16 matmul (torch)", matmul_table(results["matmul_bf16"], dtype="bf16")))
+        ratio = results["matmul_bf16"]["peak"] / peak["peak"]
+        sections.append(("bf16 ÷ fp32 peak", f"{ratio:.2f}"))
+    emit(args, "Machine facts and matmul rates (fp32, bf16)", f, sections, results)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from harness.data import DataInfo, Example, Splits, load_benchmarks, load_splits
 from harness.evaluate.pair import check_decodings
+from harness.hardware import check_dtype, check_training, this_machine
 from harness.models import check_model_source
 from harness.search import check_storage
 from harness.spec import Spec
-from harness.train import check_hardware
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,9 @@ class Checked:
 
 def preflight(spec: Spec) -> Checked:
     """Raise the first `UserError` a run of `spec` would meet before training."""
-    check_hardware(spec.train)
+    machine = this_machine()
+    check_training(spec.train, machine)
+    check_dtype(spec.model.dtype, machine)
     splits, data_info = load_splits(spec.data, spec.base_dir)
     benchmarks = load_benchmarks(spec.evaluation.benchmarks, spec.base_dir)
     check_model_source(spec.model, spec.base_dir)

@@ -31,6 +31,7 @@ from harness import progress
 from harness.data import Splits
 from harness.data.prompts import render_prompt, training_text
 from harness.errors import UserError
+from harness.hardware import check_training, this_machine
 from harness.runs import ADAPTER_DIR
 from harness.scoring import mean_loss, score_answers
 from harness.spec import PromptSpec, TrainSpec
@@ -67,18 +68,6 @@ class TrainResult:
         return out
 
 
-def check_hardware(spec: TrainSpec) -> None:
-    """QLoRA and half precision need a CUDA GPU; say so before a run starts, not mid-way."""
-    import torch
-
-    if torch.cuda.is_available():
-        return
-    if spec.quantization != "none":
-        raise UserError(f"train.quantization: {spec.quantization} (QLoRA via bitsandbytes) needs a CUDA GPU; use 'none' on CPU")
-    if spec.mixed_precision != "none":
-        raise UserError(f"train.mixed_precision: {spec.mixed_precision} needs a CUDA GPU; use 'none' on CPU")
-
-
 def train(
     model_dir: Path,
     splits: Splits,
@@ -88,7 +77,7 @@ def train(
     on_validation: ValidationHook | None = None,
 ) -> TrainResult:
     """LoRA-tune `model_dir` on `splits.train`; the PEFT adapter lands in `out_dir/adapter`."""
-    check_hardware(spec)
+    check_training(spec, this_machine())
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     data_dir = out_dir / "data"
@@ -254,7 +243,7 @@ def _bridged_stack() -> Iterator[None]:
     from trl import SFTConfig
     from trl.trainer import sft_trainer
 
-    sft_fields = {f.name for f in fields(SFTConfig)}
+    sft_fields = {f.name: f for f in fields(SFTConfig)}
     saved = {(train_clm_sft, "SFTConfig"): SFTConfig, (utils, "AutoModelForCausalLM"): utils.AutoModelForCausalLM}
     saved[(utils, "configure_training_args")] = utils.configure_training_args
 
@@ -263,6 +252,8 @@ def _bridged_stack() -> Iterator[None]:
             kwargs["max_length"] = kwargs.pop("max_seq_length")
         if "packing_strategy" in sft_fields:  # trl >= 0.19 truncates long examples by default; keep them whole
             kwargs["packing_strategy"] = "wrapped"
+        if sft_fields["bf16"].default is None:  # newer trl turns bf16 autocast on unless told: only on request
+            kwargs.setdefault("bf16", False)
         return SFTConfig(**kwargs)
 
     def training_args(config, logging_steps):

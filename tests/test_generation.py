@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 from peft.tuners.lora import LoraLayer
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from harness.evaluate.generation import _merged, load_model, measure_latency_pair
+from harness.evaluate.generation import _merged, generate, load_model, measure_latency, measure_latency_pair
 from harness.models import resolve_model
-from harness.spec import ModelSpec
+from harness.spec import ModelSpec, TinyModel
 
 
 def _logits(model, tokenizer, text: str) -> torch.Tensor:
@@ -68,3 +69,39 @@ def test_each_side_of_the_latency_pair_times_its_own_model(tmp_path):
     base_profile, tuned_profile = measure_latency_pair(peft_model, tokenizer, [text] * 3, max_new_tokens=4)
     assert [q.output_tokens for q in base_profile.queries] == [4, 4, 4]
     assert [q.output_tokens for q in tuned_profile.queries] == [1, 1, 1]
+
+
+def _reference_greedy(model, tokenizer, text: str, max_new_tokens: int) -> list[int]:
+    """transformers' own `generate`, one unpadded prompt at a time: the plain path."""
+    enc = tokenizer([text], return_tensors="pt", add_special_tokens=False)
+    out = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)[0, enc["input_ids"].shape[1] :].tolist()
+    return out[: out.index(tokenizer.eos_token_id) + 1] if tokenizer.eos_token_id in out else out
+
+
+@pytest.mark.parametrize("architecture", TinyModel.model_fields["architecture"].annotation.__args__)
+def test_batched_decoding_gives_the_plain_greedy_tokens_while_rows_stop_at_different_steps(architecture):
+    """`generate` pads, sorts, batches and drops finished rows from the batch and its KV cache; each
+    answer must still be exactly what transformers' plain greedy `generate` writes for its prompt
+    (fp32, every architecture the spec offers: their caches differ, e.g. Gemma 3's sliding layers)."""
+    model, tokenizer = load_model(resolve_model(ModelSpec(source="tiny", tiny=TinyModel(architecture=architecture))))
+    texts = ["Count the rows of table t:", "Hi", "SELECT name FROM singer WHERE age >", "List every song by Ann, newest first",
+             "How many", "table: 1-10015132-16 columns: Player, Nationality Q: Who is from Canada?", "a b c d e f", "Why?"]
+    max_new = 10
+    unstopped = [_reference_greedy(model, tokenizer, text, max_new) for text in texts]
+    # a stop token that one row writes (first at step k) and another row never writes: rows of the
+    # batch then stop steps apart, some at the limit. Mid-way (k > 0) where the model allows it;
+    # random tiny Gemma 3 repeats one token per row, so there a row stops at its first step.
+    candidates = [(k == 0, row[k]) for row in unstopped for k in range(max_new)
+                  if row[k] not in row[:k] and any(row[k] not in other for other in unstopped)]
+    stop = min(candidates, key=lambda c: c[0])[1]
+    tokenizer.eos_token = tokenizer.convert_ids_to_tokens(stop)
+    expected = [_reference_greedy(model, tokenizer, text, max_new) for text in texts]
+    lengths = [len(tokens) for tokens in expected]
+    assert min(lengths) < max_new and max_new in lengths  # precondition: rows of one batch stop steps apart
+
+    gens = generate(model, tokenizer, texts, max_new_tokens=max_new, batch_size=len(texts))
+    assert gens.output_tokens == lengths
+    assert gens.outputs == [tokenizer.decode(tokens, skip_special_tokens=True).strip() for tokens in expected]
+    timed = measure_latency(model, tokenizer, texts[:3], max_new_tokens=max_new)
+    assert [q.output_tokens for q in timed.queries] == lengths[:3]

@@ -125,15 +125,21 @@ def _int4_on_cpu(d: Path) -> tuple[dict, str]:
     return {"train.quantization": "int4"}, "train.quantization: int4 (QLoRA via bitsandbytes) needs a CUDA GPU; use 'none' on CPU"
 
 
-def _bf16_on_cpu(d: Path) -> tuple[dict, str]:
-    return {"train.mixed_precision": "bf16"}, "train.mixed_precision: bf16 needs a CUDA GPU; use 'none' on CPU"
+def _fp16_on_cpu(d: Path) -> tuple[dict, str]:
+    return ({"train.mixed_precision": "fp16"},
+            "train.mixed_precision: fp16 needs a CUDA GPU; on CPU use bf16 (where the CPU has native bf16) or none")
+
+
+def _fp16_weights_on_cpu(d: Path) -> tuple[dict, str]:
+    return ({"model.dtype": "float16"},
+            "model.dtype: float16 needs a CUDA GPU; on CPU use bfloat16 (where the CPU has native bf16) or float32")
 
 
 CASES = [_bad_jsonl_line_7, _jsonl_line_not_an_object, _json_array_broken_on_line_3, _empty_file, _blank_lines_only,
          _not_utf8, _csv_short_row, _csv_missing_column, _text_column_typo, _template_names_a_missing_column,
          _data_source_is_a_directory, _subset_below_held_out, _gguf_that_is_not_gguf, _model_dir_without_config,
          _unreachable_postgres, _sqlite_in_a_missing_folder, _storage_that_is_not_a_url, _storage_driver_not_installed,
-         _int4_on_cpu, _bf16_on_cpu]
+         _int4_on_cpu, _fp16_on_cpu, _fp16_weights_on_cpu]
 
 
 def _files(root: Path) -> set[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -12,6 +13,7 @@ from trl.trainer.utils import add_fused_lm_head
 
 import harness.train
 from harness.data import load_splits
+from harness.hardware import this_machine
 from harness.models import resolve_model
 from harness.spec import parse_spec
 from harness.train import TrainingError, _lm_head_from_logits_on_cpu, train
@@ -119,3 +121,18 @@ def test_training_on_cpu_takes_the_bridged_lm_head_with_trls_loss(tiny, tmp_path
     fused = train(model_dir, splits, one_step, spec.prompt, tmp_path / "fused")
     losses = [[h["loss"] for h in run.history if "loss" in h] for run in (bridged, fused)]
     assert len(losses[0]) == 1 and losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
+@pytest.mark.skipif(not this_machine().native_bf16, reason="no native bf16 on this machine (validate refuses it here)")
+def test_bf16_mixed_precision_trains_through_autotrain(tiny, tmp_path):
+    """`train.mixed_precision: bf16` reaches the Trainer through AutoTrain's own switch and really
+    changes the arithmetic: same seed and data, other losses, still finite, adapter still loadable."""
+    spec, model_dir, splits = tiny
+    bf16 = spec.train.model_copy(update={"mixed_precision": "bf16"})
+    runs = {name: train(model_dir, splits, s, spec.prompt, tmp_path / name) for name, s in (("fp32", spec.train), ("bf16", bf16))}
+    assert runs["bf16"].autotrain_params["mixed_precision"] == "bf16"
+    losses = {name: [h["loss"] for h in r.history if "loss" in h] for name, r in runs.items()}
+    assert len(losses["bf16"]) == 4 and all(math.isfinite(x) for x in losses["bf16"])
+    assert losses["bf16"] != losses["fp32"]
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.05)  # rounding, not a different run
+    PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), runs["bf16"].adapter_dir)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from copy import copy
 from dataclasses import dataclass, field
@@ -20,14 +21,7 @@ import llguidance
 import llguidance.torch
 import torch
 from tokenizers import decoders
-from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    LogitsProcessor,
-    LogitsProcessorList,
-    StoppingCriteria,
-    StoppingCriteriaList,
-)
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from harness import progress
 
@@ -76,12 +70,11 @@ def generate(model, tokenizer, inputs: list[str], *, max_new_tokens: int, batch_
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             enc = tokenizer([inputs[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-            enc = enc.to(model.device)
-            processors = LogitsProcessorList([GrammarLogitsProcessor(tokenizer, [grammars[i] for i in idx])]) if grammars else None
-            new = _greedy(model, tokenizer, enc, max_new_tokens, logits_processor=processors)[:, enc["input_ids"].shape[1] :]
-            for row, i in zip(new.tolist(), idx):
-                counts[i] = _until_stop(row, tokenizer.eos_token_id)
-                outputs[i] = tokenizer.decode(row[: counts[i]], skip_special_tokens=True).strip()
+            constraint = GrammarMask(tokenizer, [grammars[i] for i in idx]) if grammars else None
+            rows = _greedy(model, enc.to(model.device), max_new_tokens, tokenizer.eos_token_id, constraint=constraint)
+            for row, i in zip(rows, idx):
+                counts[i] = len(row)
+                outputs[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
             rate = sum(counts) / max(_now(model) - started, 1e-9)
             task.update(start + len(idx), **{"tokens/s": f"{rate:.0f}"})
     return Generations(outputs=outputs, output_tokens=counts, seconds=_now(model) - started)
@@ -138,38 +131,53 @@ def _merged(peft_model):
 
 
 def _time_query(model, tokenizer, text: str, max_new_tokens: int) -> QueryTiming:
-    """Token timestamps come from a stopping criterion that runs after every decoding step
-    (device synchronised first on GPU)."""
+    """Token timestamps are taken as each step's token is known (device synchronised first on GPU)."""
     enc = tokenizer([text], return_tensors="pt", add_special_tokens=False).to(model.device)
-    clock = _TokenClock(model)
+    stamps: list[float] = []
     started = _now(model)
-    out = _greedy(model, tokenizer, enc, max_new_tokens, StoppingCriteriaList([clock]))
+    (tokens,) = _greedy(model, enc, max_new_tokens, tokenizer.eos_token_id, on_step=lambda: stamps.append(_now(model)))
     total = _now(model) - started
-    n = _until_stop(out[0, enc["input_ids"].shape[1] :].tolist(), tokenizer.eos_token_id)
-    stamps = clock.stamps[:n]
-    ttft = stamps[0] - started if stamps else total
+    ttft = stamps[0] - started
     tpot = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else None
-    return QueryTiming(ttft_s=ttft, tpot_s=tpot, total_s=total, output_tokens=n)
+    return QueryTiming(ttft_s=ttft, tpot_s=tpot, total_s=total, output_tokens=len(tokens))
 
 
-def _greedy(model, tokenizer, enc, max_new_tokens: int, stopping=None, logits_processor=None):
-    return model.generate(
-        **enc,
-        logits_processor=logits_processor,
-        do_sample=False,
-        max_new_tokens=max_new_tokens,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        stopping_criteria=stopping,
-        temperature=None,
-        top_p=None,
-        top_k=None,
-    )
+def _greedy(model, enc, max_new_tokens: int, eos_id: int, on_step: Callable[[], None] | None = None,
+            constraint: GrammarMask | None = None) -> list[list[int]]:
+    """Greedy decoding of a left-padded batch: each row's tokens up to and including `eos_id`.
 
-
-def _until_stop(tokens: list[int], eos_id: int) -> int:
-    """Generated length up to and including the first stop token (padding after it excluded)."""
-    return tokens.index(eos_id) + 1 if eos_id in tokens else len(tokens)
+    A row leaves the batch (and its KV cache) as soon as it stops, so a batch no longer computes
+    its short answers for as long as its longest one. Per row the arithmetic is the model's plain
+    forward over a KV cache, the same for every model it decodes (base and tuned alike)."""
+    mask = enc["attention_mask"]
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: each row counts from its own first token
+    cache = DynamicCache(config=model.config)
+    logits = model(input_ids=enc["input_ids"], attention_mask=mask, position_ids=positions, past_key_values=cache,
+                   use_cache=True, logits_to_keep=1).logits
+    rows = torch.arange(mask.shape[0], device=mask.device)
+    next_position = positions[:, -1:] + 1
+    tokens: list[list[int]] = [[] for _ in range(mask.shape[0])]
+    for step in range(max_new_tokens):
+        scores = logits[:, -1] if constraint is None else constraint.mask(rows.tolist(), logits[:, -1])
+        token = scores.argmax(-1)
+        if on_step is not None:
+            on_step()
+        for row, value in zip(rows.tolist(), token.tolist()):
+            tokens[row].append(value)
+        if constraint is not None:
+            constraint.advance(rows.tolist(), token.tolist())
+        running = token != eos_id
+        if step == max_new_tokens - 1 or not running.any():
+            break
+        if not running.all():
+            keep = running.nonzero().squeeze(1)
+            cache.batch_select_indices(keep)
+            rows, token, mask, next_position = rows[keep], token[keep], mask[keep], next_position[keep]
+        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+        logits = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_position, past_key_values=cache,
+                       use_cache=True).logits
+        next_position = next_position + 1
+    return tokens
 
 
 def _now(model) -> float:
@@ -178,27 +186,17 @@ def _now(model) -> float:
     return time.perf_counter()
 
 
-class _TokenClock(StoppingCriteria):
-    def __init__(self, model):
-        self.model = model
-        self.stamps: list[float] = []
-
-    def __call__(self, input_ids, scores, **kwargs):
-        self.stamps.append(_now(self.model))
-        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-
 
 def compile_grammars(lark: list[str]) -> list[str]:
     """Lark grammars in llguidance's form, once per example rather than once per batch."""
     return [llguidance.grammar_from("lark", text) for text in lark]
 
 
-class GrammarLogitsProcessor(LogitsProcessor):
-    """Per batch row, -inf for every token its grammar rejects at this point.
+class GrammarMask:
+    """One batch's grammars, one matcher per row (rows keep their batch numbers as others leave).
 
-    One processor serves one `generate` call: the first call sees the prompts, each later call
-    first feeds every row's matcher the token chosen last. A finished grammar allows only the stop
-    token; a row past it is not fed again (generation pads it from then on)."""
+    `mask` sets -inf on every token a row's grammar rejects next; `advance` feeds each row's matcher
+    the token chosen. A finished grammar allows only the stop token, after which the row leaves."""
 
     def __init__(self, tokenizer, row_grammars: list[str]):
         info = _grammar_vocabulary(tokenizer)
@@ -207,21 +205,22 @@ class GrammarLogitsProcessor(LogitsProcessor):
         if errors:
             raise ValueError(f"grammar does not compile: {errors[0]}")
         self.bitmask = llguidance.torch.allocate_token_bitmask(len(row_grammars), info.vocab_size)
-        self._started = False
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def mask(self, rows: list[int], scores: torch.Tensor) -> torch.Tensor:
         # Row by row: llguidance's parallel executor was 5x slower on a busy 2-core machine.
-        for row, (matcher, token) in enumerate(zip(self.matchers, input_ids[:, -1].tolist())):
-            if self._started and not matcher.is_stopped():
-                matcher.consume_token(token)
-            llguidance.torch.fill_next_token_bitmask(matcher, self.bitmask, row)
-        self._started = True
+        for i, row in enumerate(rows):
+            llguidance.torch.fill_next_token_bitmask(self.matchers[row], self.bitmask, i)
         # bit k of 32-bit word w allows token 32*w + k: looked up byte by byte (little-endian words)
-        allowed = _BYTE_BITS[self.bitmask.view(torch.uint8).long()].reshape(len(self.matchers), -1)
+        allowed = _BYTE_BITS[self.bitmask[: len(rows)].view(torch.uint8).long()].reshape(len(rows), -1)
         vocab = min(scores.shape[1], allowed.shape[1])
         masked = torch.full_like(scores, float("-inf"))
         masked[:, :vocab] = torch.where(allowed[:, :vocab].to(scores.device), scores[:, :vocab], float("-inf"))
         return masked
+
+    def advance(self, rows: list[int], chosen: list[int]) -> None:
+        for row, token in zip(rows, chosen):
+            if not self.matchers[row].is_stopped():
+                self.matchers[row].consume_token(token)
 
 
 # _BYTE_BITS[b] = the 8 bits of byte b, lowest first

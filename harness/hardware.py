@@ -1,0 +1,75 @@
+"""Which precisions this machine runs natively, decided once for validation, training and evaluation.
+
+bf16 pays off where the hardware multiplies in bf16: a CUDA GPU that supports it, or a CPU with
+AVX512-BF16 / AMX-BF16 (x86) or the BF16 extension (Arm). Elsewhere torch emulates it, slower than
+fp32, so the spec refuses it up front instead of running a slow or failing job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import UserError
+from harness.spec import TrainSpec
+
+# /proc/cpuinfo names of native bf16 arithmetic: x86 "flags" (AVX512-BF16, AMX-BF16), Arm "Features"
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+_PRECISION_OF_DTYPE = {"float32": "none", "bfloat16": "bf16", "float16": "fp16"}
+
+
+@dataclass(frozen=True)
+class Machine:
+    cuda: bool
+    cuda_bf16: bool  # the GPU computes in bf16 (compute capability >= 8)
+    cpu_flags: frozenset[str]
+
+    @property
+    def native_bf16(self) -> bool:
+        return self.cuda_bf16 if self.cuda else bool(self.cpu_flags & BF16_CPU_FLAGS)
+
+
+def cpu_flags(cpuinfo: str) -> frozenset[str]:
+    """The instruction-set flags of the first CPU in /proc/cpuinfo text (x86 `flags`, Arm `Features`)."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def this_machine() -> Machine:
+    import torch
+
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no flags known, so bf16 counts as not native
+        info = ""
+    cuda = torch.cuda.is_available()
+    return Machine(cuda=cuda, cuda_bf16=cuda and torch.cuda.is_bf16_supported(), cpu_flags=cpu_flags(info))
+
+
+def check_training(spec: TrainSpec, machine: Machine) -> None:
+    """QLoRA needs bitsandbytes on CUDA; half precision needs hardware that computes in it."""
+    if spec.quantization != "none" and not machine.cuda:
+        raise UserError(f"train.quantization: {spec.quantization} (QLoRA via bitsandbytes) needs a CUDA GPU; use 'none' on CPU")
+    _check_precision("train.mixed_precision", spec.mixed_precision, spec.mixed_precision, machine)
+
+
+def check_dtype(dtype: str, machine: Machine) -> None:
+    """`model.dtype`, the weights' type at evaluation: same rule as training's mixed precision."""
+    _check_precision("model.dtype", dtype, _PRECISION_OF_DTYPE[dtype], machine)
+
+
+# per field: how to spell bf16 and full precision in it, for the error's suggestion
+_SPELLING = {"train.mixed_precision": ("bf16", "none"), "model.dtype": ("bfloat16", "float32")}
+
+
+def _check_precision(field: str, value: str, precision: str, machine: Machine) -> None:
+    bf16, full = _SPELLING[field]
+    if precision == "fp16" and not machine.cuda:
+        raise UserError(f"{field}: {value} needs a CUDA GPU; on CPU use {bf16} (where the CPU has native bf16) or {full}")
+    if precision == "bf16" and not machine.native_bf16:
+        where = "this GPU has none (compute capability < 8)" if machine.cuda else (
+            "this CPU has none (no avx512_bf16, amx_bf16 or bf16 flag in /proc/cpuinfo)")
+        raise UserError(f"{field}: {value} needs native bf16 arithmetic and {where}; use {full}")
