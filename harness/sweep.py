@@ -103,6 +103,6 @@ def _shared_headline(rows: list[LeaderboardRow]) -> str | None:
 
 def _one_line(exc: Exception) -> str:
     """A user error as the harness words it; anything else as its type and first line."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = " ".join(str(exc).split())  # a multi-line message joined: its first line is often cut mid-sentence
     line = text if isinstance(exc, UserError) else f"{type(exc).__name__}: {text}".rstrip(": ")
-    return line[:300]
+    return line if len(line) <= 300 else line[:299] + "…"

@@ -22,7 +22,8 @@ def build(board: Leaderboard) -> dict:
     return {
         "project": board.project,
         "sweep_dir": str(board.sweep_dir),
-        "headline": {"metric": headline.key, "label": headline.label, "better": headline.better.value} if headline else None,
+        "headline": {"metric": headline.key, "label": headline.label, "sentence_name": headline.sentence_name,
+                     "better": headline.better.value} if headline else None,
         "perplexity_label": registry.METRICS[registry.LEADERBOARD_PERPLEXITY].label,
         "adapter_label": registry.METRICS["adapter_mb"].label,
         "rows": [_row(r, board, rank) for rank, r in enumerate(finished, 1)],

@@ -16,6 +16,8 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from harness.report import formatting
+
 DPI = 100
 BASE_COLOR, TUNED_COLOR, MUTED = "#8c8c8c", "#1f77b4", "#b0b0b0"
 _STYLE = {
@@ -65,9 +67,9 @@ def leaderboard(view: dict) -> list[Plot]:
     label = view["headline"]["label"]
     return _draw([
         ("accuracy_vs_size", f"{label} against model size", "sweep",
-         lambda: headline_against(view, "parameters", "parameters (log scale)", log=True)),
+         lambda: headline_against(view, "parameters", "parameters", formatting.count)),
         ("accuracy_vs_cost", f"{label} against training cost", "sweep",
-         lambda: headline_against(view, "train_seconds", "training time of the final model (s)", log=False)),
+         lambda: headline_against(view, "train_seconds", "training time of the final model", formatting.seconds)),
     ])
 
 
@@ -136,8 +138,9 @@ def breakdown_bars(breakdown: dict) -> Figure | None:
     return figure
 
 
-def headline_against(view: dict, key: str, xlabel: str, log: bool) -> Figure | None:
-    """Each model's base and tuned headline at its x (size or cost), joined by an arrow, named."""
+def headline_against(view: dict, key: str, xlabel: str, tick: Callable[[float], str]) -> Figure | None:
+    """Each model's base and tuned headline at its x (size or cost), joined by an arrow, named;
+    a log x axis where the models span a decade or more."""
     rows = [r for r in view["rows"] if r["headline"] is not None and r[key]]
     if not rows:
         return None
@@ -150,8 +153,12 @@ def headline_against(view: dict, key: str, xlabel: str, log: bool) -> Figure | N
         ax.plot([x], [base], "o", color=BASE_COLOR, label="base" if i == 0 else None)
         ax.plot([x], [tuned], "o", color=TUNED_COLOR, label="tuned" if i == 0 else None)
         ax.annotate(r["name"], (x, tuned), textcoords="offset points", xytext=(6, 4), fontsize=9)
-    if log:
+    xs = [r[key] for r in rows]
+    if max(xs) >= 10 * min(xs):
         ax.set_xscale("log")
+        xlabel += " (log scale)"
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: tick(v)))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(view["headline"]["label"] + (" (%)" if scale == 100 else ""))
     if scale == 100:
