@@ -104,6 +104,23 @@ def test_sweep_runs_every_model_records_a_failure_and_resumes(tmp_path, monkeypa
     assert (sweep_dir / "leaderboard.md").read_text() == written
 
 
+@pytest.mark.train  # no training happens, but each model fails inside AutoTrain's loading
+def test_a_failed_model_is_recorded_and_the_sweep_goes_on(tmp_path, capsys):
+    first, second = broken_checkpoint(tmp_path), tmp_path / "other"
+    first.rename(second)
+    broken_checkpoint(tmp_path)
+    spec_path = write_spec(tmp_path / "sweep.yaml", sweep_spec_dict(str(tmp_path / "broken"), str(second)))
+    assert main(["run", str(spec_path), "--runs-dir", str(tmp_path / "runs")]) == 1
+    board = results.load_leaderboard(runs.sweep_area(tmp_path / "runs", "sweep"))
+    assert [(r.name, r.finished) for r in board.rows] == [("broken", False), ("other", False)]  # the second still ran
+    assert all(r.error and (r.run_dir / runs.FAILED).is_file() for r in board.rows)
+    assert board.headline is None
+    err_lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("failed: ")]
+    assert err_lines == [f"failed: {r.name}: {r.error}" for r in board.rows]
+    md = (board.sweep_dir / "leaderboard.md").read_text()
+    assert all(r.error in md for r in board.rows) and "0 finished" in (board.sweep_dir / "leaderboard.html").read_text()
+
+
 def test_sweep_specs_share_everything_but_the_model(tmp_path):
     raw = sweep_spec_dict("tiny", {**QWEN2, "name": "qwen"}, **{"search.study_name": "study", "search.space": {}})
     spec = parse_spec(raw, base_dir=tmp_path)
