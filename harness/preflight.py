@@ -29,7 +29,7 @@ def preflight(spec: Spec) -> Checked:
     check_hardware(spec.train)
     splits, data_info = load_splits(spec.data, spec.base_dir)
     benchmarks = load_benchmarks(spec.evaluation.benchmarks, spec.base_dir)
-    for _, model in spec.model.choices() or [("", spec.model)]:  # a sweep: every model
+    for model in [model for _, model in spec.model.choices()] or [spec.model]:  # a sweep: every model
         check_model_source(model, spec.base_dir)
     if spec.search is not None and spec.search.enabled and spec.search.storage:
         check_storage(spec.search.storage)
