@@ -36,7 +36,8 @@ def _validate(args) -> int:
     spec = load_spec(args.spec)
     data = preflight(spec).data_info
     search = "no search" if spec.search is None or not spec.search.enabled else f"search over {', '.join(spec.search.space) or 'nothing'}"
-    print(f"{args.spec}: ok in {time.perf_counter() - started:.1f} s (project {spec.project}, model {spec.model.source}, "
+    models = ", ".join(spec.sweep_specs()) if spec.model.sources else spec.model.source
+    print(f"{args.spec}: ok in {time.perf_counter() - started:.1f} s (project {spec.project}, model {models}, "
           f"data {spec.data.source}: {data.train}/{data.valid}/{data.test} train/valid/test rows, {search})")
     return 0
 
@@ -47,12 +48,27 @@ def _run(args) -> int:
     from harness.spec import load_spec
 
     spec = load_spec(args.spec)
+    if spec.model.sources:
+        return _run_sweep(spec, args)
     run_dir = run(spec, Path(args.runs_dir) if args.runs_dir else None)
     verdict = build_view(run_dir)["headline"]["verdict"]
     md, html, _ = (run_dir / name for name in runs.REPORT_FILES)
     print(f"verdict: {verdict}")
     print(f"report:  {html}\n         {md}")
     return 0
+
+
+def _run_sweep(spec, args) -> int:
+    """Exit 1 when a model failed: the leaderboard holds its error, the others' rows still count."""
+    from harness import sweep
+
+    board = sweep.run(spec, Path(args.runs_dir) if args.runs_dir else None)
+    for row in board.failed:
+        print(f"failed: {row.name}: {row.error}")
+    md, html = (board.sweep_dir / name for name in runs.LEADERBOARD_REPORTS)
+    print(f"{len(board.rows) - len(board.failed)} of {len(board.rows)} models finished")
+    print(f"leaderboard: {html}\n             {md}")
+    return 1 if board.failed else 0
 
 
 def _search(args) -> int:
@@ -95,10 +111,11 @@ def _score(args) -> int:
 
 
 def _report(args) -> int:
-    from harness.report import write_reports
+    from harness.report import write_leaderboard, write_reports
 
     run_dir = Path(args.run_dir)
-    paths = write_reports(run_dir)
+    is_sweep = runs.leaderboard_path(run_dir).is_file()
+    paths = write_leaderboard(run_dir) if is_sweep else write_reports(run_dir)
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
@@ -141,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help=f"where {runs.SCORE} goes (default: current directory)")
     p.set_defaults(func=_score)
 
-    p = sub.add_parser("report", help="regenerate the reports of a run directory", parents=[verbosity])
+    p = sub.add_parser("report", help="regenerate the reports of a run directory (or a sweep's leaderboard)", parents=[verbosity])
     p.add_argument("run_dir")
     p.set_defaults(func=_report)
     return parser

@@ -109,6 +109,8 @@ METRICS: dict[str, Metric] = {
 
 # The report's headline: the first of these the run measured.
 HEADLINE_CANDIDATES = ("execution_suite", "execution_match", "exact_match", "exact_text")
+# A sweep's leaderboard: the perplexity it shows beside the headline.
+LEADERBOARD_PERPLEXITY = "perplexity_answer"
 
 
 def headline(keys) -> str | None:

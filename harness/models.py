@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import io
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -98,6 +99,9 @@ def resolve_model(spec: ModelSpec, base_dir: Path = Path(".")) -> Path:
 
 def _locate(spec: ModelSpec, base_dir: Path) -> tuple[str, Path | str]:
     """(kind, path or hub id) for `spec.source`; one UserError line for a source that cannot be one."""
+    if spec.sources is not None:
+        raise UserError("model.sources names a sweep of models; this step works on one (`harness run` runs "
+                        "a sweep model by model; elsewhere set model.source)")
     source = spec.source
     if source == EMBEDDED:
         return "embedded", source
@@ -326,4 +330,19 @@ def describe_model(model_dir: Path) -> dict:
         "vocab_size": config.get("vocab_size"),
         "weights_sha256_head": digest.hexdigest()[:16],
         "revision": _hub_revision(model_dir),
+        "parameters": _parameter_count(weights),
     }
+
+
+def _parameter_count(weights: list[Path]) -> int | None:
+    """From the safetensors headers (shapes only, no weights read); None for .bin checkpoints."""
+    from safetensors import safe_open
+
+    if not weights or weights[0].suffix != ".safetensors":
+        return None
+    total = 0
+    for path in weights:
+        with safe_open(path, framework="pt") as fh:
+            for key in fh.keys():  # noqa: SIM118 (a safetensors handle is not a dict)
+                total += math.prod(fh.get_slice(key).get_shape())
+    return total

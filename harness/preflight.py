@@ -29,10 +29,11 @@ def preflight(spec: Spec) -> Checked:
     """Raise the first `UserError` a run of `spec` would meet before training."""
     machine = this_machine()
     check_training(spec.train, machine)
-    check_dtype(spec.model.dtype, machine)
     splits, data_info = load_splits(spec.data, spec.base_dir)
     benchmarks = load_benchmarks(spec.evaluation.benchmarks, spec.base_dir)
-    check_model_source(spec.model, spec.base_dir)
+    for model in [model for _, model in spec.model.choices()] or [spec.model]:  # a sweep: every model
+        check_dtype(model.dtype, machine)
+        check_model_source(model, spec.base_dir)
     check_decodings(spec.evaluation, [splits.test, splits.valid, *splits.evaluation_only.values(), *benchmarks.values()])
     if spec.search is not None and spec.search.enabled and spec.search.storage:
         check_storage(spec.search.storage)

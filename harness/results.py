@@ -50,6 +50,7 @@ class ModelInfo(_Record):
     vocab_size: int | None
     weights_sha256_head: str
     revision: str | None = None  # the hub commit the weights came from, where known
+    parameters: int | None = None  # stored weights (tied ones once); None for .bin checkpoints and older runs
 
 
 class LossPoint(_Record):
@@ -366,10 +367,49 @@ class ScoreResults(_Record):
     sets: dict[str, ScoredSet]  # "test", then evaluation-only sets, then benchmarks
 
 
+# ---------------------------------------------------------------- a sweep of models
+
+
+class LeaderboardRow(_Record):
+    """One model of a sweep: its numbers copied from its run's results.json, or the error that
+    stopped it (`error` set, numbers absent)."""
+
+    name: str  # the model's folder in the sweep directory: <project>-<name>
+    source: str
+    run_dir: Path | None = None  # None: it failed before its run directory existed
+    error: str | None = None  # one line; None: finished
+    resumed: bool = False  # finished by an earlier invocation of the sweep, not re-run
+    architecture: str | None = None
+    parameters: int | None = None
+    metrics: dict[str, Comparison] = Field(default_factory=dict)  # the headline and perplexity, base vs tuned
+    tokens_per_s: dict[Side, float] = Field(default_factory=dict)  # batched greedy generation on the test split
+    train_seconds: float | None = None
+    adapter_mb: float | None = None
+    total_seconds: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.error is None
+
+
+class Leaderboard(_Record):
+    """`leaderboard.json` of a sweep (`model.sources`): one row per model, in the spec's order."""
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    project: str
+    sweep_dir: Path
+    headline: str | None  # the accuracy metric every finished model measured (metrics.HEADLINE_CANDIDATES)
+    rows: list[LeaderboardRow]
+
+    @property
+    def failed(self) -> list[LeaderboardRow]:
+        return [row for row in self.rows if not row.finished]
+
+
 # ---------------------------------------------------------------- reading and writing
 
 
-def write(path: Path, record: RunResults | EvalResults | ScoreResults) -> Path:
+def write(path: Path, record: RunResults | EvalResults | ScoreResults | Leaderboard) -> Path:
     return runs.write_atomic(path, (record.model_dump_json(indent=2) + "\n").encode())
 
 
@@ -385,7 +425,14 @@ def load_eval(path: Path) -> EvalResults:
     return _parse(path, EvalResults)
 
 
-def _parse(path: Path, record: type[RunResults | EvalResults]) -> Any:
+def load_leaderboard(sweep_dir: Path) -> Leaderboard:
+    path = runs.leaderboard_path(sweep_dir)
+    if not path.is_file():
+        raise UserError(f"{sweep_dir}: no {path.name} here; give a sweep directory (runs/<project>/{runs.SWEEP_AREA})")
+    return _parse(path, Leaderboard)
+
+
+def _parse(path: Path, record: type[RunResults | EvalResults | Leaderboard]) -> Any:
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:

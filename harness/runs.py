@@ -2,6 +2,8 @@
 
     runs/<project>/search/            the project's Optuna area (study database, trial-NNNN/)
     runs/<project>/<timestamp>[-k]/   one run: spec.yaml, results.json, report.*, adapter/, logs/, FAILED
+    runs/<project>/sweep/             a sweep (`model.sources`): leaderboard.json/.md/.html, plots/, and per
+                                      model <project>-<name>/ holding its runs and search/ as above
 """
 
 from __future__ import annotations
@@ -24,11 +26,37 @@ FAILED = "FAILED"  # a run that died: the cause and traceback
 EVAL = "eval.json"  # what `harness eval` writes
 SCORE = "score.json"  # what `harness score` writes
 SEARCH_AREA = "search"
+SWEEP_AREA = "sweep"
+LEADERBOARD = "leaderboard.json"  # the sweep's record (harness.results.Leaderboard)
+LEADERBOARD_REPORTS = ("leaderboard.md", "leaderboard.html")
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
 def search_area(runs_dir: Path, project: str) -> Path:
     """Shared by every run of a project, so re-running a spec resumes its study."""
     return runs_dir / project / SEARCH_AREA
+
+
+def sweep_area(runs_dir: Path, project: str) -> Path:
+    """Fixed per project, so re-running a sweep finds the models it already finished."""
+    return runs_dir / project / SWEEP_AREA
+
+
+def leaderboard_path(sweep_dir: Path) -> Path:
+    return sweep_dir / LEADERBOARD
+
+
+def adapter_mb(adapter_dir: Path) -> float:
+    """The LoRA weights' size in MiB (what a user ships beside the base model)."""
+    return (adapter_dir / ADAPTER_WEIGHTS).stat().st_size / 2**20
+
+
+def run_dirs(runs_dir: Path, project: str) -> list[Path]:
+    """A project's run directories (finished or not), oldest first: timestamps sort by name."""
+    parent = runs_dir / project
+    if not parent.is_dir():
+        return []
+    return sorted(p for p in parent.iterdir() if p.is_dir() and p.name not in (SEARCH_AREA, SWEEP_AREA))
 
 
 def results_path(run_dir: Path) -> Path:

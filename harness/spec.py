@@ -10,7 +10,7 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -47,16 +47,64 @@ class TinyModel(_Section):
         return self
 
 
-class ModelSpec(_Section):
-    """`source` is one of: `builtin:smollm2-135m-instruct`, `builtin:gemma3-270m`, `tiny`, a local
-    checkpoint directory, a `.gguf` file, or a hub id (`org/name`: needs internet unless it is
-    already in the local Hugging Face cache)."""
+class ModelChoice(_Section):
+    """One base model. `source` is one of: `builtin:smollm2-135m-instruct`, `builtin:gemma3-270m`,
+    `tiny`, a local checkpoint directory, a `.gguf` file, or a hub id (`org/name`: needs internet
+    unless it is already in the local Hugging Face cache)."""
 
     source: str = "builtin:smollm2-135m-instruct"
     revision: str | None = None
     token: str | None = None
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     tiny: TinyModel = Field(default_factory=TinyModel)
+
+
+class SweepModel(ModelChoice):
+    """An entry of `model.sources` written as a mapping: its keys replace the `model` section's for
+    this model only (e.g. another `tiny` architecture, a revision); `name` names its run folder."""
+
+    source: str
+    name: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="default: from the source")
+
+
+class ModelSpec(ModelChoice):
+    """`source` (one model) or `sources` (a sweep: the same data, prompts, budget and seeds for each
+    model, then one leaderboard); each entry is a source string or a `SweepModel` mapping."""
+
+    sources: list[SweepModel] | None = None
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _entries(cls, v: Any) -> Any:
+        """A bare string is the entry's source; an empty list is a mistake, not a sweep of nothing."""
+        if isinstance(v, list) and not v:
+            raise ValueError("the list is empty: name at least one model, or use model.source for one")
+        return [{"source": e} if isinstance(e, str) else e for e in v] if isinstance(v, list) else v
+
+    @model_validator(mode="after")
+    def _source_or_sources(self) -> ModelSpec:
+        if self.sources is not None and "source" in self.model_fields_set:
+            raise ValueError("set model.source (one model) or model.sources (a sweep), not both")
+        return self
+
+    def choices(self) -> list[tuple[str, ModelSpec]]:
+        """(name, single-model section) per `sources` entry, the entry's keys over this section's;
+        empty without `sources`."""
+        out = []
+        for entry in self.sources or []:
+            given = {key: getattr(entry, key) for key in entry.model_fields_set - {"name"}}
+            model = self.model_copy(update={**given, "sources": None})
+            out.append((entry.name or _model_name(model), model))
+        return out
+
+
+def _model_name(model: ModelChoice) -> str:
+    """A folder-safe name from a source: `builtin:gemma3-270m` -> gemma3-270m, `tiny` -> tiny-<arch>,
+    `org/name` or a path -> its last part (without .gguf)."""
+    if model.source == "tiny":
+        return f"tiny-{model.tiny.architecture}"
+    raw = model.source.removeprefix("builtin:").rstrip("/").rsplit("/", 1)[-1].removesuffix(".gguf")
+    return re.sub(r"[^a-z0-9_]+", "-", raw.lower()).strip("-_")[:40] or "model"
 
 
 # ---------------------------------------------------------------- data
@@ -347,6 +395,34 @@ class Spec(_Section):
             node[int(leaf) if isinstance(node, list) else leaf] = original
         return yaml.safe_dump(data, sort_keys=False)
 
+    def sweep_specs(self) -> dict[str, Spec]:
+        """name -> the single-model spec `harness run` runs for each `model.sources` entry: same data,
+        prompts, budget and seeds; project `<project>-<name>` (its own run folder and study)."""
+        out = {}
+        for index, (name, model) in enumerate(self.model.choices()):
+            search = self.search
+            if search is not None and search.study_name:  # one study per model, never shared
+                search = search.model_copy(update={"study_name": f"{search.study_name}-{name}"})
+            out[name] = self.model_copy(update={
+                "project": f"{self.project}-{name}", "model": model, "search": search,
+                "env_fields": _entry_env_fields(self.env_fields, index),
+            })
+        return out
+
+
+def _entry_env_fields(env_fields: dict[str, str], index: int) -> dict[str, str]:
+    """`${VAR}` fields of a sweep's spec as seen from the single-model spec of entry `index`:
+    `model.sources.<index>[.key]` becomes `model.source` / `model.<key>`, other entries drop out."""
+    entry, out = f"model.sources.{index}", {}
+    for dotted, original in env_fields.items():
+        if dotted == entry:
+            out["model.source"] = original
+        elif dotted.startswith(entry + "."):
+            out["model." + dotted.removeprefix(entry + ".")] = original
+        elif not dotted.startswith("model.sources."):
+            out[dotted] = original
+    return out
+
 
 def load_spec(path: str | Path) -> Spec:
     """Read, interpolate and validate a spec file; any problem raises one-line `UserError`."""
@@ -379,7 +455,21 @@ def parse_spec(raw: dict[str, Any], base_dir: Path = Path("."), origin: str = "s
     _check_search_space(spec, origin)
     _check_evaluation_set_names(spec, origin)
     _check_objectives(spec, origin)
+    _check_sweep(spec, origin)
     return spec
+
+
+def _check_sweep(spec: Spec, origin: str) -> None:
+    """Each model of a sweep gets the folder `<project>-<name>`: names must differ and fit."""
+    seen: dict[str, int] = {}
+    for index, (name, _) in enumerate(spec.model.choices()):
+        if name in seen:
+            raise UserError(f"{origin}: model.sources.{index}: name '{name}' is also entry {seen[name]}'s; "
+                            "write the entry as a mapping with a distinct `name:`")
+        if len(f"{spec.project}-{name}") > 64:
+            raise UserError(f"{origin}: model.sources.{index}: project and model name '{spec.project}-{name}' exceed "
+                            "64 characters; give the entry a shorter `name:`")
+        seen[name] = index
 
 
 def _check_evaluation_set_names(spec: Spec, origin: str) -> None:
@@ -442,6 +532,7 @@ def _model_at(model: type[BaseModel], loc: list[str]) -> type[BaseModel] | None:
         if info is None:
             return None
         options = get_args(info.annotation) or (info.annotation,)
+        options = [inner for a in options for inner in (get_args(a) if get_origin(a) is list else (a,))]  # list[X] | None
         nested = [a for a in options if isinstance(a, type) and issubclass(a, BaseModel)]
         if not nested:
             return None

@@ -81,3 +81,17 @@ def test_hub_id_in_the_local_cache_resolves_offline_with_its_commit(tmp_path):
 
 def test_models_outside_the_hub_cache_have_no_revision():
     assert describe_model(resolve_model(ModelSpec(source="tiny")))["revision"] is None
+
+
+@pytest.mark.parametrize("architecture", ["llama", "gemma3"])  # gemma3 ties its embeddings
+def test_parameter_count_from_the_weight_headers_matches_the_loaded_model(architecture):
+    from transformers import AutoModelForCausalLM
+
+    model_dir = resolve_model(ModelSpec(source="tiny", tiny=TinyModel(architecture=architecture)))
+    assert describe_model(model_dir)["parameters"] == AutoModelForCausalLM.from_pretrained(model_dir).num_parameters()
+
+
+def test_a_checkpoint_of_bin_weights_has_no_parameter_count(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\0" * 16)
+    assert describe_model(tmp_path)["parameters"] is None

@@ -129,7 +129,7 @@ def test_project_files_parse_and_the_demo_validates_here():
     """The GPU project (QLoRA, hub model and data) parses everywhere but only validates on its
     hardware; the demo passes every pre-flight check on this CPU machine."""
     projects = Path(__file__).resolve().parents[1] / "projects"
-    assert [load_spec(path).project for path in sorted(projects.glob("*.yaml"))] == ["llama2-sql", "sqlcoder"]
+    assert [load_spec(path).project for path in sorted(projects.glob("*.yaml"))] == ["llama2-sql", "sqlcoder", "sqlsweep"]
     assert main(["validate", str(projects / "sqlcoder.yaml")]) == 0
 
 

@@ -1,4 +1,5 @@
-"""Report stage: a run directory's results.json (+ spec.yaml) -> report.md, report.html, report.json.
+"""Report stage: a run directory's results.json (+ spec.yaml) -> report.md, report.html, report.json;
+a sweep directory's leaderboard.json -> leaderboard.md, leaderboard.html.
 
 Reads only the run directory, so `harness report RUN_DIR` can regenerate the reports of any
 finished run without the model, the data or the study. Output depends only on those two files
@@ -14,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from harness import results, runs
-from harness.report import content, plots, render
+from harness.report import content, leaderboard, plots, render
 from harness.runs import REPORT_FILES
 
 
@@ -23,13 +24,24 @@ def write_reports(run_dir: Path) -> list[Path]:
     run_dir = Path(run_dir)
     view = build_view(run_dir)
     figures = plots.render(view)
-    plot_files = [runs.write_atomic(run_dir / render.plot_path(p), p.png) for p in figures]
-    _remove_stale_plots(run_dir / runs.PLOTS_DIR, keep=set(plot_files))
+    plot_files = _write_plots(run_dir, figures)
     md, page, data = (run_dir / name for name in REPORT_FILES)
     runs.write_atomic(md, render.markdown(view, figures).encode())
     runs.write_atomic(page, render.html_page(view, figures).encode())
     runs.write_atomic(data, (json.dumps(render.json_data(view, figures), indent=2, ensure_ascii=False) + "\n").encode())
     return [md, page, data, *plot_files]
+
+
+def write_leaderboard(sweep_dir: Path) -> list[Path]:
+    """A sweep's leaderboard.md and leaderboard.html (and plots/) from its leaderboard.json."""
+    sweep_dir = Path(sweep_dir)
+    view = leaderboard.build(results.load_leaderboard(sweep_dir))
+    figures = plots.leaderboard(view)
+    plot_files = _write_plots(sweep_dir, figures)
+    md, page = (sweep_dir / name for name in runs.LEADERBOARD_REPORTS)
+    runs.write_atomic(md, render.markdown(view, figures, "leaderboard.md.j2").encode())
+    runs.write_atomic(page, render.html_page(view, figures, "leaderboard.html.j2").encode())
+    return [md, page, *plot_files]
 
 
 def build_view(run_dir: Path) -> dict:
@@ -40,6 +52,12 @@ def build_view(run_dir: Path) -> dict:
 def _read_spec(run_dir: Path) -> dict | None:
     path = runs.spec_path(run_dir)
     return yaml.safe_load(path.read_text()) if path.is_file() else None
+
+
+def _write_plots(out_dir: Path, figures: list[plots.Plot]) -> list[Path]:
+    written = [runs.write_atomic(out_dir / render.plot_path(p), p.png) for p in figures]
+    _remove_stale_plots(out_dir / runs.PLOTS_DIR, keep=set(written))
+    return written
 
 
 def _remove_stale_plots(plot_dir: Path, keep: set[Path]) -> None:

@@ -92,6 +92,15 @@ def number(v) -> str:
     return _plain(v)
 
 
+def count(v: int | None) -> str:
+    """Parameter counts: 134515008 -> '134.5 M', 3227968 -> '3.2 M', 1.2e9 -> '1.20 B'."""
+    if _missing(v):
+        return MISSING
+    if v >= 1e9:
+        return f"{v / 1e9:.2f} B"
+    return f"{v / 1e6:.1f} M" if v >= 1e6 else f"{v:,}"
+
+
 def percent(v: float | None) -> str:
     """A share 0..1 as '17%' (importances, saved steps)."""
     return MISSING if _missing(v) else f"{100 * v:.0f}%"
@@ -117,4 +126,5 @@ FILTERS = {
     "seconds": seconds,
     "number": number,
     "percent": percent,
+    "count": count,
 }

@@ -16,6 +16,8 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from harness.report import formatting
+
 DPI = 100
 BASE_COLOR, TUNED_COLOR, MUTED = "#8c8c8c", "#1f77b4", "#b0b0b0"
 _STYLE = {
@@ -55,6 +57,23 @@ def render(view: dict) -> list[Plot]:
             ("search_params", "Parameters tried, coloured by objective", "search", lambda: param_scatter(search)),
             ("search_pareto", "Pareto front", "search", lambda: pareto_front(search)),
         ]
+    return _draw(jobs)
+
+
+def leaderboard(view: dict) -> list[Plot]:
+    """A sweep's figures (view: harness.report.leaderboard.build): headline against size and cost."""
+    if view["headline"] is None:
+        return []
+    label = view["headline"]["label"]
+    return _draw([
+        ("accuracy_vs_size", f"{label} against model size", "sweep",
+         lambda: headline_against(view, "parameters", "parameters", formatting.count)),
+        ("accuracy_vs_cost", f"{label} against training cost", "sweep",
+         lambda: headline_against(view, "train_seconds", "training time of the final model", formatting.seconds)),
+    ])
+
+
+def _draw(jobs: list[tuple[str, str, str, Callable[[], Figure | None]]]) -> list[Plot]:
     plots = []
     with matplotlib.rc_context(_STYLE):
         for plot_id, title, section, draw in jobs:
@@ -115,6 +134,35 @@ def breakdown_bars(breakdown: dict) -> Figure | None:
     ax.set_xlabel(breakdown["label"] + (" (%)" if scale == 100 else ""))
     if scale == 100:
         ax.set_xlim(0, 100)
+    _legend_above(ax)
+    return figure
+
+
+def headline_against(view: dict, key: str, xlabel: str, tick: Callable[[float], str]) -> Figure | None:
+    """Each model's base and tuned headline at its x (size or cost), joined by an arrow, named;
+    a log x axis where the models span a decade or more."""
+    rows = [r for r in view["rows"] if r["headline"] is not None and r[key]]
+    if not rows:
+        return None
+    kind = rows[0]["headline"]["kind"]
+    scale = 100 if kind == "rate" else 1
+    figure, ax = _axes()
+    for i, r in enumerate(rows):
+        x, base, tuned = r[key], scale * r["headline"]["base"], scale * r["headline"]["tuned"]
+        ax.annotate("", xy=(x, tuned), xytext=(x, base), arrowprops={"arrowstyle": "->", "color": MUTED})
+        ax.plot([x], [base], "o", color=BASE_COLOR, label="base" if i == 0 else None)
+        ax.plot([x], [tuned], "o", color=TUNED_COLOR, label="tuned" if i == 0 else None)
+        ax.annotate(r["name"], (x, tuned), textcoords="offset points", xytext=(6, 4), fontsize=9)
+    xs = [r[key] for r in rows]
+    if max(xs) >= 10 * min(xs):
+        ax.set_xscale("log")
+        xlabel += " (log scale)"
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: tick(v)))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(view["headline"]["label"] + (" (%)" if scale == 100 else ""))
+    if scale == 100:
+        ax.set_ylim(-2, 102)
     _legend_above(ax)
     return figure
 

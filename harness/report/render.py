@@ -26,15 +26,15 @@ def plot_path(plot: Plot) -> str:
     return f"{runs.PLOTS_DIR}/{plot.id}.png"
 
 
-def markdown(view: dict, plots: list[Plot]) -> str:
-    return _environment(autoescape=False).get_template("report.md.j2").render(
+def markdown(view: dict, plots: list[Plot], template: str = "report.md.j2") -> str:
+    return _environment(autoescape=False).get_template(template).render(
         **view, plots=_by_section(plots, plot_path)
     )
 
 
-def html_page(view: dict, plots: list[Plot]) -> str:
+def html_page(view: dict, plots: list[Plot], template: str = "report.html.j2") -> str:
     """One self-contained page: CSS inline, images as base64 data URIs, no scripts or fonts to fetch."""
-    return _environment(autoescape=True).get_template("report.html.j2").render(
+    return _environment(autoescape=True).get_template(template).render(
         **view, plots=_by_section(plots, lambda p: "data:image/png;base64," + base64.b64encode(p.png).decode("ascii"))
     )
 
