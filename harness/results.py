@@ -395,7 +395,7 @@ class LeaderboardRow(_Record):
 class Leaderboard(_Record):
     """`leaderboard.json` of a sweep (`model.sources`): one row per model, in the spec's order."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     project: str
     sweep_dir: Path
     headline: str | None  # the accuracy metric every finished model measured (metrics.HEADLINE_CANDIDATES)
