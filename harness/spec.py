@@ -559,7 +559,9 @@ def _check_pruner_settings(spec: Spec, origin: str) -> None:
     """Rung settings only for the pruners with rungs; a first rung at or past the trials' last step
     would let the pruner judge nothing."""
     s = spec.search
-    rung_settings = [name for name in ("min_resource", "reduction_factor") if name in s.model_fields_set]
+    # compared with the defaults, not "was it written": a run directory's resolved spec writes every field
+    rung_settings = [name for name in ("min_resource", "reduction_factor")
+                     if getattr(s, name) != type(s).model_fields[name].default]
     if s.pruner not in ("asha", "hyperband") and rung_settings:
         raise UserError(f"{origin}: search.{rung_settings[0]}: only the asha and hyperband pruners use it "
                         f"(pruner is {s.pruner}); remove it or set search.pruner: asha")

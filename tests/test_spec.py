@@ -135,3 +135,11 @@ def test_project_files_parse_and_the_demo_validates_here():
 
 def test_user_error_exit_code():
     assert UserError("x").exit_code == 2
+
+
+@pytest.mark.parametrize("pruner", ["median", "asha", "none"])
+def test_a_run_directorys_resolved_spec_reads_back(pruner):
+    """spec.yaml in a run directory writes every field, defaults included; `harness eval RUN_DIR` re-reads it."""
+    spec = parse_spec(tiny_spec_dict(**{"search.pruner": pruner}))
+    again = parse_spec(yaml.safe_load(spec.to_yaml()))
+    assert again.search == spec.search and again.train == spec.train
