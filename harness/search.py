@@ -27,7 +27,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from harness import progress
+from harness import progress, runs
 from harness.data import Splits
 from harness.errors import UserError
 from harness.results import Evaluation, OptimismGap, ParamAtEdge, Search, StoredTrialState, Training, Trial
@@ -397,7 +397,7 @@ class _Objective:
             if name == "valid_loss":
                 value = result.valid_losses[-1]["loss"] if result.valid_losses else None
             elif name == "adapter_mb":
-                value = (result.adapter_dir / "adapter_model.safetensors").stat().st_size / 2**20
+                value = runs.adapter_mb(result.adapter_dir)
             else:
                 scores = self.score_fn(result.adapter_dir) if scores is None else scores
                 value = scores.get(name)
