@@ -49,11 +49,18 @@ def this_machine() -> Machine:
     return Machine(cuda=cuda, cuda_bf16=cuda and torch.cuda.is_bf16_supported(), cpu_flags=cpu_flags(info))
 
 
+def training_precision(spec: TrainSpec, machine: Machine) -> str:
+    """The precision a training run really uses: `auto` becomes bf16 where it is native, else none."""
+    if spec.mixed_precision == "auto":
+        return "bf16" if machine.native_bf16 else "none"
+    return spec.mixed_precision
+
+
 def check_training(spec: TrainSpec, machine: Machine) -> None:
     """QLoRA needs bitsandbytes on CUDA; half precision needs hardware that computes in it."""
     if spec.quantization != "none" and not machine.cuda:
         raise UserError(f"train.quantization: {spec.quantization} (QLoRA via bitsandbytes) needs a CUDA GPU; use 'none' on CPU")
-    _check_precision("train.mixed_precision", spec.mixed_precision, spec.mixed_precision, machine)
+    _check_precision("train.mixed_precision", spec.mixed_precision, training_precision(spec, machine), machine)
 
 
 def check_dtype(dtype: str, machine: Machine) -> None:

@@ -227,7 +227,8 @@ class TrainSpec(_Section):
     seed: int = 42
     lora: LoraSpec = Field(default_factory=LoraSpec)
     quantization: Literal["none", "int4", "int8"] = "none"
-    mixed_precision: Literal["none", "fp16", "bf16"] = "none"
+    # auto: bf16 where the hardware computes in it (harness.hardware), else none; the run records which
+    mixed_precision: Literal["none", "fp16", "bf16", "auto"] = "none"
     gradient_checkpointing: bool = False
     eval_every: int = Field(10, ge=1, description="validation loss every N optimizer steps")
     eval_examples: int = Field(32, ge=1, description="validation examples scored during training")

@@ -31,7 +31,7 @@ from harness import progress
 from harness.data import Splits
 from harness.data.prompts import render_prompt, training_text
 from harness.errors import UserError
-from harness.hardware import check_training, this_machine
+from harness.hardware import check_training, this_machine, training_precision
 from harness.runs import ADAPTER_DIR
 from harness.scoring import mean_loss, score_answers
 from harness.spec import PromptSpec, TrainSpec
@@ -77,7 +77,8 @@ def train(
     on_validation: ValidationHook | None = None,
 ) -> TrainResult:
     """LoRA-tune `model_dir` on `splits.train`; the PEFT adapter lands in `out_dir/adapter`."""
-    check_training(spec, this_machine())
+    machine = this_machine()
+    check_training(spec, machine)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     data_dir = out_dir / "data"
@@ -94,7 +95,7 @@ def train(
         eval_every=spec.eval_every,
         on_validation=on_validation,
     )
-    params = _autotrain_params(model_dir, spec)
+    params = _autotrain_params(model_dir, spec, training_precision(spec, machine))
     with contextlib.chdir(out_dir), _hooked_autotrain(recorder, spec), _bridged_stack(), \
             progress.task("train", spec.max_steps, "steps") as task:
         recorder.task = task
@@ -130,7 +131,7 @@ def train(
     )
 
 
-def _autotrain_params(model_dir: Path, spec: TrainSpec):
+def _autotrain_params(model_dir: Path, spec: TrainSpec, precision: str):
     from autotrain.trainers.clm.params import LLMTrainingParams
 
     return LLMTrainingParams(
@@ -160,7 +161,7 @@ def _autotrain_params(model_dir: Path, spec: TrainSpec):
         lora_dropout=spec.lora.dropout,
         target_modules=spec.lora.target_modules,
         quantization=None if spec.quantization == "none" else spec.quantization,
-        mixed_precision=None if spec.mixed_precision == "none" else spec.mixed_precision,
+        mixed_precision=None if precision == "none" else precision,
         disable_gradient_checkpointing=not spec.gradient_checkpointing,
         merge_adapter=False,
         padding="right",

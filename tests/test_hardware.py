@@ -7,7 +7,7 @@ import pytest
 
 from harness.cli import main
 from harness.errors import UserError
-from harness.hardware import Machine, check_dtype, check_training, cpu_flags, this_machine
+from harness.hardware import Machine, check_dtype, check_training, cpu_flags, this_machine, training_precision
 from harness.spec import TrainSpec
 from tests.conftest import tiny_spec_dict, write_spec
 
@@ -61,6 +61,19 @@ def test_fp16_needs_a_gpu_and_full_precision_runs_anywhere(cpuinfo):
         check_dtype("float16", machine)
     check_training(TrainSpec(), machine)
     check_dtype("float32", machine)
+
+
+@pytest.mark.parametrize(("machine", "precision"), [
+    (_cpu(EPYC_GENOA), "bf16"), (_cpu(GRAVITON3), "bf16"), (_cpu(XEON_SKYLAKE), "none"),
+    (Machine(cuda=True, cuda_bf16=False, cpu_flags=cpu_flags(EPYC_GENOA)), "none"),
+    (Machine(cuda=True, cuda_bf16=True, cpu_flags=frozenset()), "bf16"),
+], ids=["x86-avx512_bf16", "arm-bf16", "plain-cpu", "old-gpu", "bf16-gpu"])
+def test_auto_precision_is_bf16_exactly_where_bf16_is_native_and_never_refused(machine, precision):
+    auto = TrainSpec(mixed_precision="auto")
+    check_training(auto, machine)
+    assert training_precision(auto, machine) == precision
+    assert training_precision(TrainSpec(mixed_precision="bf16"), machine) == "bf16"  # explicit stays explicit
+    assert training_precision(TrainSpec(), machine) == "none"
 
 
 def test_a_gpu_decides_by_its_own_bf16_support_not_the_cpu_flags():

@@ -159,7 +159,8 @@ def demo_results() -> dict:
                        "lora": {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}},
         "training": {
             "adapter_dir": "x/adapter", "steps": 100, "planned_steps": 100, "train_tokens": 200000, "train_seconds": 300.0,
-            "validation_seconds": 20.0, "tokens_per_second": 666.7, "stopped_early": False, "autotrain_params": {},
+            "validation_seconds": 20.0, "tokens_per_second": 666.7, "stopped_early": False,
+            "autotrain_params": {"mixed_precision": "bf16"},
             "history": history + [{"step": 100, "train_runtime": 300.0, "train_loss": 0.5}],  # AutoTrain's summary row
             "valid_losses": [{"step": s, "loss": 2.5 / (s / 25)} for s in (25, 50, 75, 100)],
         },
@@ -395,6 +396,7 @@ def test_demo_markdown_and_json(demo_run: Path):
     assert "FloatingPointError" in md and "| 1 **best** (front) | complete |" in md
     assert data["provenance"]["seeds"] == {"train": 42, "data_split": 7, "search_sampler": 3}
     assert "| dropped_overlap | 3 |" in md and "| packages.optuna | 4.1.0 |" in md
+    assert data["training"]["precision"] == "bf16" and "tokens/s, bf16)" in md
 
 
 def test_every_report_json_key_is_documented(demo_run: Path):

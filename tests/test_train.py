@@ -123,6 +123,14 @@ def test_training_on_cpu_takes_the_bridged_lm_head_with_trls_loss(tiny, tmp_path
     assert len(losses[0]) == 1 and losses[0] == pytest.approx(losses[1], rel=1e-5)
 
 
+def test_auto_precision_trains_in_what_this_machine_computes_natively(tiny, tmp_path):
+    """`auto` reaches AutoTrain resolved (bf16 here only with native bf16), never as the word 'auto'."""
+    spec, model_dir, splits = tiny
+    auto = spec.train.model_copy(update={"mixed_precision": "auto", "max_steps": 1})
+    run = train(model_dir, splits, auto, spec.prompt, tmp_path)
+    assert run.autotrain_params["mixed_precision"] == ("bf16" if this_machine().native_bf16 else None)
+
+
 @pytest.mark.skipif(not this_machine().native_bf16, reason="no native bf16 on this machine (validate refuses it here)")
 def test_bf16_mixed_precision_trains_through_autotrain(tiny, tmp_path):
     """`train.mixed_precision: bf16` reaches the Trainer through AutoTrain's own switch and really

@@ -437,6 +437,8 @@ def training_view(results: RunResults) -> dict:
     keys = {"steps", "planned_steps", "stopped_early", "train_tokens", "train_seconds", "validation_seconds", "tokens_per_second"}
     return {
         **training.model_dump(include=keys),
+        # what the Trainer computed in (`auto` resolved): AutoTrain's own switch as the run passed it
+        "precision": training.autotrain_params.get("mixed_precision") or "fp32",
         "final_train_loss": train[-1][1] if train else None,
         "final_valid_loss": valid[-1][1] if valid else None,
         "origin": results.search.final_model if results.search else "trained in this run",
