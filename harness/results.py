@@ -251,6 +251,8 @@ class Decoding(_Record):
     strategy: Literal["greedy", "constrained"] = "greedy"  # constrained: greedy held to a per-example grammar
     max_new_tokens: int
     batch_size: int
+    # answers stopped once their scores could no longer change (`evaluation.stop_at_final_answer`)
+    stops_at_final_answer: bool = False
 
 
 class SideMeans(_Record):

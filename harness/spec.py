@@ -252,6 +252,10 @@ class EvaluationSpec(_Section):
     # Each mode evaluates base and tuned alike; the first carries the headline and the verdict.
     # `constrained`: greedy held to one SELECT over the example's own schema (needs `sql`).
     decoding: list[Literal["greedy", "constrained"]] = Field(default_factory=lambda: ["greedy"], min_length=1)
+    # Stop an answer once no further text can change its scores (SQL: its first statement has ended),
+    # base and tuned alike: the same scores at a fraction of the tokens. Off: every answer runs to
+    # its stop token or max_new_tokens, e.g. to read what a model writes after its SQL.
+    stop_at_final_answer: bool = True
 
     @field_validator("decoding")
     @classmethod

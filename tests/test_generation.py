@@ -105,3 +105,50 @@ def test_batched_decoding_gives_the_plain_greedy_tokens_while_rows_stop_at_diffe
     assert gens.outputs == [tokenizer.decode(tokens, skip_special_tokens=True).strip() for tokens in expected]
     timed = measure_latency(model, tokenizer, texts[:3], max_new_tokens=max_new)
     assert [q.output_tokens for q in timed.queries] == lengths[:3]
+
+
+def test_an_answer_stops_where_it_is_final_and_is_a_prefix_of_the_unstopped_one():
+    """`is_final` ends a row at the first token after which its text is final, in batched decoding
+    and in batch-1 timing alike; up to there the tokens are those of the unstopped run."""
+    model, tokenizer = load_model(resolve_model(ModelSpec(source="tiny")))
+    texts = ["Count the rows of table t:", "Hi", "SELECT name FROM singer WHERE age >", "Why?"]
+    max_new = 12
+    full = generate(model, tokenizer, texts, max_new_tokens=max_new, batch_size=len(texts))
+    reference = [_reference_greedy(model, tokenizer, text, max_new) for text in texts]
+    lengths = sorted({len(out) for out in full.outputs})
+    threshold = lengths[len(lengths) // 2]  # some rows reach it before the limit, the shortest do not
+
+    def is_final(text: str) -> bool:
+        return len(text) >= threshold
+
+    def decoded(tokens: list[int]) -> str:
+        return tokenizer.decode(tokens, skip_special_tokens=True).strip()
+
+    expected = [next((tokens[:k] for k in range(1, len(tokens) + 1) if is_final(decoded(tokens[:k]))), tokens)
+                for tokens in reference]
+    assert any(len(e) < len(r) for e, r in zip(expected, reference))  # precondition: some rows stop early
+    stopped = generate(model, tokenizer, texts, max_new_tokens=max_new, batch_size=len(texts), is_final=is_final)
+    assert stopped.output_tokens == [len(e) for e in expected]
+    assert stopped.outputs == [decoded(e) for e in expected]
+    timed = measure_latency(model, tokenizer, texts, max_new_tokens=max_new, is_final=is_final)
+    assert [q.output_tokens for q in timed.queries] == [len(e) for e in expected]
+
+
+@pytest.mark.slow
+def test_stopping_at_the_final_answer_keeps_every_score_on_smollm2():
+    """On the embedded model's real answers (SQL, prose, fences), stopping once the SQL is final
+    changes no score of any example and writes fewer tokens."""
+    from harness.data import load_splits
+    from harness.evaluate.pair import build_metrics, run_model
+    from harness.spec import parse_spec
+
+    spec = parse_spec({"project": "stop", "data": {"source": "builtin:sql", "subset": 200, "split": {"valid": 4, "test": 8}},
+                       "prompt": {"system": "Write one SQLite query that answers the question."},
+                       "evaluation": {"metrics": ["sql"], "max_new_tokens": 40, "batch_size": 8}})
+    splits, _ = load_splits(spec.data)
+    model_dir = resolve_model(spec.model)
+    runs = {stop: run_model(model_dir, None, splits.test, spec.prompt,
+                            spec.evaluation.model_copy(update={"stop_at_final_answer": stop}), build_metrics(["sql"]))
+            for stop in (False, True)}
+    assert runs[True].scores == runs[False].scores
+    assert sum(runs[True].output_tokens) < sum(runs[False].output_tokens)

@@ -25,6 +25,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from harness import progress
 
+# An answer's text -> whether generation may stop there (the metrics' `answer_is_final`).
+AnswerIsFinal = Callable[[str], bool]
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -58,10 +60,11 @@ class Generations:
 
 @torch.no_grad()
 def generate(model, tokenizer, inputs: list[str], *, max_new_tokens: int, batch_size: int, label: str = "generate",
-             grammars: list[str] | None = None) -> Generations:
+             grammars: list[str] | None = None, is_final: AnswerIsFinal | None = None) -> Generations:
     """Batched greedy decoding. Prompts are batched by length (less padding) and results returned
     in input order. `label` names the progress shown while it runs. With `grammars` (one per
-    input, from `compile_grammars`), each answer is held to its own grammar."""
+    input, from `compile_grammars`), each answer is held to its own grammar; with `is_final`, an
+    answer stops as soon as its text is final (no continuation could change its scores)."""
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
     outputs: list[str] = [""] * len(inputs)
     counts: list[int] = [0] * len(inputs)
@@ -71,7 +74,8 @@ def generate(model, tokenizer, inputs: list[str], *, max_new_tokens: int, batch_
             idx = order[start : start + batch_size]
             enc = tokenizer([inputs[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
             constraint = GrammarMask(tokenizer, [grammars[i] for i in idx]) if grammars else None
-            rows = _greedy(model, enc.to(model.device), max_new_tokens, tokenizer.eos_token_id, constraint=constraint)
+            rows = _greedy(model, enc.to(model.device), max_new_tokens, tokenizer.eos_token_id, constraint=constraint,
+                           finished=_finished(tokenizer, is_final))
             for row, i in zip(rows, idx):
                 counts[i] = len(row)
                 outputs[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
@@ -96,14 +100,17 @@ class LatencyProfile:
 
 
 @torch.no_grad()
-def measure_latency(model, tokenizer, inputs: list[str], *, max_new_tokens: int) -> LatencyProfile:
-    """Batch-1 latency of one model, after one warm-up query (allocations, kernel selection, caches)."""
-    _time_query(model, tokenizer, inputs[0], max_new_tokens)
-    return LatencyProfile([_time_query(model, tokenizer, text, max_new_tokens) for text in inputs])
+def measure_latency(model, tokenizer, inputs: list[str], *, max_new_tokens: int,
+                    is_final: AnswerIsFinal | None = None) -> LatencyProfile:
+    """Batch-1 latency of one model, after one warm-up query (allocations, kernel selection, caches);
+    answers stop where `generate`'s do."""
+    _time_query(model, tokenizer, inputs[0], max_new_tokens, is_final)
+    return LatencyProfile([_time_query(model, tokenizer, text, max_new_tokens, is_final) for text in inputs])
 
 
 @torch.no_grad()
-def measure_latency_pair(peft_model, tokenizer, inputs: list[str], *, max_new_tokens: int) -> tuple[LatencyProfile, LatencyProfile]:
+def measure_latency_pair(peft_model, tokenizer, inputs: list[str], *, max_new_tokens: int,
+                         is_final: AnswerIsFinal | None = None) -> tuple[LatencyProfile, LatencyProfile]:
     """Base and tuned batch-1 latency, timed in alternation (ABBA order) on one set of weights.
 
     Timing one model after the other lets machine drift (other load, clocks, caches) decide the
@@ -113,11 +120,11 @@ def measure_latency_pair(peft_model, tokenizer, inputs: list[str], *, max_new_to
     profiles = {name: LatencyProfile() for name in sides}
     for side in sides.values():  # warm-up
         with side():
-            _time_query(peft_model, tokenizer, inputs[0], max_new_tokens)
+            _time_query(peft_model, tokenizer, inputs[0], max_new_tokens, is_final)
     for k, text in enumerate(inputs):
         for name in ("base", "tuned") if k % 2 == 0 else ("tuned", "base"):
             with sides[name]():
-                profiles[name].queries.append(_time_query(peft_model, tokenizer, text, max_new_tokens))
+                profiles[name].queries.append(_time_query(peft_model, tokenizer, text, max_new_tokens, is_final))
     return profiles["base"], profiles["tuned"]
 
 
@@ -130,21 +137,30 @@ def _merged(peft_model):
         peft_model.unmerge_adapter()
 
 
-def _time_query(model, tokenizer, text: str, max_new_tokens: int) -> QueryTiming:
+def _time_query(model, tokenizer, text: str, max_new_tokens: int, is_final: AnswerIsFinal | None = None) -> QueryTiming:
     """Token timestamps are taken as each step's token is known (device synchronised first on GPU)."""
     enc = tokenizer([text], return_tensors="pt", add_special_tokens=False).to(model.device)
     stamps: list[float] = []
     started = _now(model)
-    (tokens,) = _greedy(model, enc, max_new_tokens, tokenizer.eos_token_id, on_step=lambda: stamps.append(_now(model)))
+    (tokens,) = _greedy(model, enc, max_new_tokens, tokenizer.eos_token_id, on_step=lambda: stamps.append(_now(model)),
+                        finished=_finished(tokenizer, is_final))
     total = _now(model) - started
     ttft = stamps[0] - started
     tpot = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else None
     return QueryTiming(ttft_s=ttft, tpot_s=tpot, total_s=total, output_tokens=len(tokens))
 
 
+def _finished(tokenizer, is_final: AnswerIsFinal | None) -> Callable[[list[int]], bool] | None:
+    """`is_final` on a row's tokens, decoded as `generate` decodes its outputs."""
+    if is_final is None:
+        return None
+    return lambda tokens: is_final(tokenizer.decode(tokens, skip_special_tokens=True).strip())
+
+
 def _greedy(model, enc, max_new_tokens: int, eos_id: int, on_step: Callable[[], None] | None = None,
-            constraint: GrammarMask | None = None) -> list[list[int]]:
-    """Greedy decoding of a left-padded batch: each row's tokens up to and including `eos_id`.
+            constraint: GrammarMask | None = None, finished: Callable[[list[int]], bool] | None = None) -> list[list[int]]:
+    """Greedy decoding of a left-padded batch: each row's tokens up to and including `eos_id`, or
+    up to the token after which `finished` holds for the row.
 
     A row leaves the batch (and its KV cache) as soon as it stops, so a batch no longer computes
     its short answers for as long as its longest one. Per row the arithmetic is the model's plain
@@ -167,6 +183,8 @@ def _greedy(model, enc, max_new_tokens: int, eos_id: int, on_step: Callable[[], 
         if constraint is not None:
             constraint.advance(rows.tolist(), token.tolist())
         running = token != eos_id
+        if finished is not None:
+            running &= torch.tensor([not finished(tokens[row]) for row in rows.tolist()], device=running.device)
         if step == max_new_tokens - 1 or not running.any():
             break
         if not running.all():

@@ -19,3 +19,8 @@ class Metric(abc.ABC):
     @abc.abstractmethod
     def score(self, prediction: str, example: Example) -> dict[str, float | None]:
         """Scores for one model output; keys are stable metric names (e.g. "execution_match")."""
+
+    def answer_is_final(self, prediction: str) -> bool:
+        """True once no continuation of `prediction` can change its scores: generation may stop there.
+        False (never stop early) unless a metric knows where its answers end."""
+        return False

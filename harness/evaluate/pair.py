@@ -18,7 +18,14 @@ from harness.data.prompts import render_prompt
 from harness.data.records import Example
 from harness.errors import UserError
 from harness.evaluate.constraints import Constraint
-from harness.evaluate.generation import compile_grammars, generate, load_model, measure_latency, measure_latency_pair
+from harness.evaluate.generation import (
+    AnswerIsFinal,
+    compile_grammars,
+    generate,
+    load_model,
+    measure_latency,
+    measure_latency_pair,
+)
 from harness.evaluate.metric import Metric
 from harness.evaluate.sql import SqlMetric
 from harness.evaluate.sql.grammar import SqlSchemaConstraint
@@ -62,6 +69,14 @@ def build_metrics(names: list[str]) -> list[Metric]:
     return metrics
 
 
+def stop_rule(spec: EvaluationSpec, metrics: list[Metric]) -> AnswerIsFinal | None:
+    """When an answer may stop before its stop token: once every metric's scores are fixed
+    (`evaluation.stop_at_final_answer`); never without a metric that reads the answer."""
+    if not (spec.stop_at_final_answer and metrics):
+        return None
+    return lambda text: all(metric.answer_is_final(text) for metric in metrics)
+
+
 @dataclass
 class ModelRun:
     """Everything measured for one model on the evaluation prompts."""
@@ -96,8 +111,9 @@ def run_model(
     model, tokenizer = load_model(model_dir, adapter_dir, dtype)
     inputs = [render_prompt(tokenizer, prompt, ex.prompt) for ex in examples]
     log.info("%s: generating %d answers (batch %d, %s, <= %d tokens)", label, len(inputs), spec.batch_size, decoding, spec.max_new_tokens)
+    is_final = stop_rule(spec, metrics)
     gens = generate(model, tokenizer, inputs, max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size,
-                    label=label, grammars=grammars)
+                    label=label, grammars=grammars, is_final=is_final)
     scores: dict[str, list[float | None]] = {}
     for output, ex in zip(gens.outputs, examples):
         for metric in metrics:
@@ -113,7 +129,8 @@ def run_model(
     latency = []
     if time_queries and "latency" in spec.metrics:
         log.info("%s: timing %d batch-1 queries", label, min(spec.latency_samples, len(inputs)))
-        profile = measure_latency(model, tokenizer, inputs[: spec.latency_samples], max_new_tokens=spec.max_new_tokens)
+        profile = measure_latency(model, tokenizer, inputs[: spec.latency_samples], max_new_tokens=spec.max_new_tokens,
+                                  is_final=is_final)
         latency = [q.__dict__ for q in profile.queries]
     del model
     gc.collect()
@@ -149,7 +166,7 @@ def evaluate_pair(
 
     base, tuned = both(first, score_gold=True)
     if "latency" in spec.metrics:  # batch-1 timing is greedy's: it prices the model, not the decoding
-        base.latency, tuned.latency = _time_pair(model_dir, adapter_dir, examples, prompt, spec, dtype)
+        base.latency, tuned.latency = _time_pair(model_dir, adapter_dir, examples, prompt, spec, dtype, stop_rule(spec, metrics))
     evaluation = compare_runs(base, tuned, examples, spec, first)
     for mode in others:
         evaluation.decodings[mode] = compare_runs(*both(mode, score_gold=False), examples, spec, mode)
@@ -179,12 +196,13 @@ def decoding_grammars(mode: str, examples: list[Example]) -> list[str] | None:
 
 
 def _time_pair(
-    model_dir: Path, adapter_dir: Path, examples: list[Example], prompt: PromptSpec, spec: EvaluationSpec, dtype: str
+    model_dir: Path, adapter_dir: Path, examples: list[Example], prompt: PromptSpec, spec: EvaluationSpec, dtype: str,
+    is_final: AnswerIsFinal | None,
 ) -> tuple[list[dict], list[dict]]:
     model, tokenizer = load_model(model_dir, adapter_dir, dtype, merge=False)
     inputs = [render_prompt(tokenizer, prompt, ex.prompt) for ex in examples[: spec.latency_samples]]
     log.info("timing %d batch-1 queries, base and tuned alternating", len(inputs))
-    profiles = measure_latency_pair(model, tokenizer, inputs, max_new_tokens=spec.max_new_tokens)
+    profiles = measure_latency_pair(model, tokenizer, inputs, max_new_tokens=spec.max_new_tokens, is_final=is_final)
     del model
     gc.collect()
     return tuple([q.__dict__ for q in profile.queries] for profile in profiles)
@@ -222,7 +240,8 @@ def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec:
         metrics[key].adjusted = interval
     return Evaluation(
         n=len(examples),
-        decoding=Decoding(strategy=decoding, max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size),
+        decoding=Decoding(strategy=decoding, max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size,
+                          stops_at_final_answer=spec.stop_at_final_answer),
         metrics=metrics,
         verdict=verdict(metrics, CONFIDENCE),
         throughput={

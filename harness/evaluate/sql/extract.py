@@ -6,7 +6,7 @@ Both sides go through `split_statements`, so neither is favoured by how its text
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 _QUOTE_CLOSERS = {"'": "'", '"': '"', "`": "`", "[": "]"}
 _FENCE = "```"
@@ -24,7 +24,11 @@ def split_statements(sql: str) -> list[str]:
     The `;` itself is never part of a piece. Used both to cut predictions and to read
     `;`-separated gold alternatives, so both sides are cut by the same rules.
     """
-    pieces: list[str] = []
+    return [piece for piece, _ in _statements(sql)]
+
+
+def _statements(sql: str) -> Iterator[tuple[str, bool]]:
+    """Each statement with whether a `;` ended it (the last one may still be running on)."""
     start, i, has_code, n = 0, 0, False, len(sql)
     while i < n:
         ch = sql[i]
@@ -35,7 +39,7 @@ def split_statements(sql: str) -> list[str]:
             continue
         if ch == ";":
             if has_code:
-                pieces.append(sql[start:i].strip())
+                yield sql[start:i].strip(), True
             start, has_code = i + 1, False
         elif not ch.isspace():
             has_code = True
@@ -44,8 +48,7 @@ def split_statements(sql: str) -> list[str]:
                 i = n if end < 0 else end
         i += 1
     if has_code:
-        pieces.append(sql[start:].strip())
-    return pieces
+        yield sql[start:].strip(), False
 
 
 def extract_sql(text: str) -> str:
@@ -58,14 +61,30 @@ def extract_sql(text: str) -> str:
     cut at the first `;` outside quotes. Prose after an unterminated statement is kept (and
     will usually make the SQL invalid): guessing where SQL ends would favour one model's style.
     """
-    head, fence, rest = text.partition(_FENCE)
-    if fence and not _STATEMENT_START.match(_ANSWER_PREFIX.sub("", head, count=1)):
-        text = _FENCE_LANGUAGE.sub("", rest.partition(_FENCE)[0], count=1)
-    else:
-        text = head
-    statements = split_statements(_ANSWER_PREFIX.sub("", text, count=1))
+    statements = split_statements(_sql_part(text))
     return statements[0] if statements else ""
 
+
+def answer_is_final(text: str) -> bool:
+    """Whether `extract_sql` returns the same statement for every continuation of `text`, so a
+    decoder may stop there: an answer opening with SQL once its first statement has met a `;` or
+    a fence, an answer opening with prose once its first fenced block has closed."""
+    head, fence, rest = text.partition(_FENCE)
+    if _opens_with_sql(head):
+        return bool(fence) or next((ended for _, ended in _statements(_ANSWER_PREFIX.sub("", head, count=1))), False)
+    return _FENCE in rest
+
+
+def _sql_part(text: str) -> str:
+    """The text the first statement is cut from: the first fenced block's body or the text before any fence."""
+    head, fence, rest = text.partition(_FENCE)
+    if fence and not _opens_with_sql(head):
+        head = _FENCE_LANGUAGE.sub("", rest.partition(_FENCE)[0], count=1)
+    return _ANSWER_PREFIX.sub("", head, count=1)
+
+
+def _opens_with_sql(head: str) -> bool:
+    return bool(_STATEMENT_START.match(_ANSWER_PREFIX.sub("", head, count=1)))
 
 
 def matches_any_alternative(gold: str, matches: Callable[[str], bool]) -> bool:

@@ -13,7 +13,7 @@ from harness.evaluate.metric import Metric
 from harness.evaluate.sql import neighbours, testsuite
 from harness.evaluate.sql.compare import ABS_TOL, REL_TOL, Tolerance
 from harness.evaluate.sql.execute import EXECUTION_KEYS, Databases, execute
-from harness.evaluate.sql.extract import extract_sql
+from harness.evaluate.sql.extract import answer_is_final, extract_sql
 from harness.evaluate.sql.normalize import exact_match
 from harness.evaluate.sql.outcome import classify, one_hot
 from harness.evaluate.sql.parse import parses
@@ -75,6 +75,9 @@ class SqlMetric(Metric):
             scores.update(run.scores())
             outcome = classify(pred, run.pred_results, run.suite)
         return {k: None if v is None else float(v) for k, v in scores.items()} | one_hot(outcome)
+
+    def answer_is_final(self, prediction: str) -> bool:
+        return answer_is_final(prediction)  # every score reads only extract_sql(prediction)
 
     def _databases_for(self, example: Example) -> Databases | None:
         db_path, schema = example.meta.get("db_path"), example.meta.get("schema")
