@@ -19,7 +19,7 @@ from harness.errors import UserError
 from harness.evaluate import answers
 from harness.evaluate.pair import build_metrics, evaluate_pair, score_adapter
 from harness.models import describe_model, resolve_model
-from harness.preflight import preflight
+from harness.preflight import Checked, preflight
 from harness.report import write_reports
 from harness.results import Environment, EvalResults, Evaluation, ModelInfo, RunResults, ScoreResults, Search, Training
 from harness.search import load_trial_training, optimism_gap, run_trials, search, summarize
@@ -29,16 +29,17 @@ from harness.train import train
 log = logging.getLogger("harness")
 
 
-def run(spec: Spec, runs_dir: Path | None = None) -> Path:
+def run(spec: Spec, runs_dir: Path | None = None, checked: Checked | None = None) -> Path:
     """The whole pipeline; returns the run directory holding results.json and the report.
 
     Everything the user can get wrong (spec, files, model source, hardware) is checked before
-    the run directory exists, so a bad input leaves nothing behind.
+    the run directory exists, so a bad input leaves nothing behind. `checked`: what `preflight`
+    already built for this spec's data (a sweep checks once for all its models).
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
     with _timed(timings, "load_data"):  # the data is read and split by the checks
-        checked = preflight(spec)
+        checked = checked or preflight(spec)
     splits, data_info = checked.splits, checked.data_info
     evaluation_sets = {**splits.evaluation_only, **checked.benchmarks}
     with _timed(timings, "load_model"):

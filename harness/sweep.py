@@ -19,7 +19,7 @@ from pathlib import Path
 from harness import metrics as registry
 from harness import pipeline, progress, results, runs
 from harness.errors import UserError
-from harness.preflight import preflight
+from harness.preflight import Checked, preflight
 from harness.report import write_leaderboard
 from harness.results import Leaderboard, LeaderboardRow, RunResults
 from harness.spec import Spec
@@ -31,13 +31,13 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Leaderboard:
     """Run (or resume) every model of the sweep; returns the leaderboard it wrote.
 
     Every check of every model runs first, so a bad input stops the sweep before anything is written."""
-    preflight(spec)
+    checked = preflight(spec)  # every model's checks; the data they share is read and split once
     sweep_dir = runs.sweep_area(Path(runs_dir or spec.runs_dir).resolve(), spec.project)
     models = spec.sweep_specs()
     rows: list[LeaderboardRow] = []
     for number, (name, model_spec) in enumerate(models.items(), 1):
         progress.note(f"model {number}/{len(models)}: {name} ({model_spec.model.source})")
-        rows.append(_run_model(name, model_spec, sweep_dir))
+        rows.append(_run_model(name, model_spec, sweep_dir, checked))
         # after each model: a sweep stopped halfway still leaves the leaderboard of what finished
         board = Leaderboard(project=spec.project, sweep_dir=sweep_dir, headline=_shared_headline(rows), rows=rows)
         results.write(runs.leaderboard_path(sweep_dir), board)
@@ -60,13 +60,13 @@ def finished_run(spec: Spec, sweep_dir: Path) -> Path | None:
     return None
 
 
-def _run_model(name: str, spec: Spec, sweep_dir: Path) -> LeaderboardRow:
+def _run_model(name: str, spec: Spec, sweep_dir: Path, checked: Checked) -> LeaderboardRow:
     if (done := finished_run(spec, sweep_dir)) is not None:
         progress.note(f"{name}: finished before ({done}); not run again")
         return _row(name, results.load(done), resumed=True)
     before = set(runs.run_dirs(sweep_dir, spec.project))
     try:
-        run_dir = pipeline.run(spec, sweep_dir)
+        run_dir = pipeline.run(spec, sweep_dir, checked)
     except Exception as exc:  # any failure of one model is that model's row; the sweep goes on
         log.exception("model %s failed", name)
         error = _one_line(exc)
