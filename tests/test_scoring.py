@@ -15,8 +15,10 @@ from harness.spec import ModelSpec
 def test_scores_match_huggingface_loss_with_masked_labels():
     model_dir = resolve_model(ModelSpec(source="tiny"))
     model, tokenizer = AutoModelForCausalLM.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
-    prompts, answers = ["Count rows of t:", "A much longer prompt about the table t and its columns:"], [" SELECT 1;", " SELECT a FROM t;"]
-    scored = score_answers(model, tokenizer, prompts, answers, batch_size=2)  # padded batch
+    # longest first: batched by length, the scores must still come back in input order
+    prompts = ["A much longer prompt about the table t and its columns:", "Count rows of t:", "Columns of t:"]
+    answers = [" SELECT a FROM t;", " SELECT 1;", " SELECT a, b FROM t WHERE a > 1;"]
+    scored = score_answers(model, tokenizer, prompts, answers, batch_size=2)  # padded batches
     for (prompt, answer), s in zip(zip(prompts, answers), scored):
         p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         ids = torch.tensor([p + tokenizer(answer, add_special_tokens=False)["input_ids"]])
