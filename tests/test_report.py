@@ -556,8 +556,8 @@ def test_decoding_modes_side_by_side(tmp_path: Path):
     constrained = demo_evaluation()
     constrained["decoding"]["strategy"] = "constrained"
     constrained["metrics"]["execution_match"] = comparison(0.55, 0.80, 0.15, 0.35)
-    constrained["throughput"] = {"base": {"seconds": 90.0, "tokens_per_s": 50.0, "tokens": 4500},
-                                 "tuned": {"seconds": 40.0, "tokens_per_s": 100.0, "tokens": 4000}}
+    constrained["throughput"] = {"base": {"seconds": 90.0, "tokens_per_s": 50.0, "tokens": 4500, "cut_at_limit": 3},
+                                 "tuned": {"seconds": 40.0, "tokens_per_s": 100.0, "tokens": 4000, "cut_at_limit": 0}}
     constrained["verdict"]["outcome"] = "inconclusive"
     results["evaluation"]["decodings"] = {"constrained": constrained}
     write_reports(run_dir := make_run_dir(tmp_path, results))
@@ -568,6 +568,7 @@ def test_decoding_modes_side_by_side(tmp_path: Path):
     assert "| Measure | Base, greedy | Tuned, greedy | Base, constrained | Tuned, constrained |" in md
     assert "| Execution accuracy (single database) | 42.0% | 73.5% | 55.0% | 80.0% |" in md
     assert "| Batched time per generated token | 7.5 ms | 7.5 ms | 20.0 ms | 10.0 ms |" in md
+    assert "| Answers cut at max_new_tokens | — | — | 3 | 0 |" in md  # greedy's file predates the count
     assert "| Verdict (tuned vs base) | better | | inconclusive | |" in md
     assert 'id="decodings-table"' in html and "Tuned, constrained" in html
 

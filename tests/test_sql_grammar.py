@@ -180,6 +180,8 @@ def test_evaluate_pair_runs_every_decoding_mode_on_base_and_tuned(tiny_model_dir
     assert constrained.decoding.strategy == "constrained" and constrained.n == 3
     assert "execution_match" in constrained.metrics and "outcome_no_sql" in constrained.examples[0].base_scores
     assert set(constrained.throughput) == {"base", "tuned"}
+    # 12 tokens are too few for the tiny random model to end anything: every answer is counted as cut
+    assert [t.cut_at_limit for e in (evaluation, constrained) for t in e.throughput.values()] == [3, 3, 3, 3]
     # even cut at 12 tokens, every constrained answer opens a SELECT; greedy noise does not
     assert all(out.lower().startswith("select") for ex in constrained.examples for out in (ex.base, ex.tuned))
     assert not all(out.lower().startswith("select") for ex in evaluation.examples for out in (ex.base, ex.tuned))

@@ -245,7 +245,8 @@ def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec:
         metrics=metrics,
         verdict=verdict(metrics, CONFIDENCE),
         throughput={
-            name: Throughput(seconds=run.batched_seconds, tokens_per_s=run.batched_tokens_per_s, tokens=sum(run.output_tokens))
+            name: Throughput(seconds=run.batched_seconds, tokens_per_s=run.batched_tokens_per_s, tokens=sum(run.output_tokens),
+                             cut_at_limit=sum(n >= spec.max_new_tokens for n in run.output_tokens))
             for name, run in (("base", base), ("tuned", tuned))
         },
         latency={

@@ -247,6 +247,9 @@ def decodings_view(evaluation: Evaluation) -> dict | None:
         {"label": row["label"], "kind": "number", "values": [c.get(name, {}).get(side) for c in counts for side in ("base", "tuned")]}
         for name, row in counts[0].items()
     ]
+    rows.append({"label": "Answers cut at max_new_tokens", "kind": "number",
+                 "values": [e.throughput[side].cut_at_limit if side in e.throughput else None
+                            for e in modes.values() for side in ("base", "tuned")]})
     rows.append({"label": "Batched time per generated token", "kind": "seconds",
                  "values": [e.throughput[side].seconds / max(e.throughput[side].tokens, 1) if side in e.throughput else None
                             for e in modes.values() for side in ("base", "tuned")]})
@@ -316,6 +319,7 @@ def _latency_measures(timed: Latency | None, batched: Throughput | None, tokens:
         ("Batched generation, wall time", "seconds", batched.seconds if batched else None),
         ("Batched generation, tokens", "number", batched.tokens if batched else None),
         ("Batched generation, tokens/s", "per_second", batched.tokens_per_s if batched else None),
+        ("Answers cut at max_new_tokens", "number", batched.cut_at_limit if batched else None),
     ]
 
 
