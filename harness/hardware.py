@@ -56,6 +56,13 @@ def training_precision(spec: TrainSpec, machine: Machine) -> str:
     return spec.mixed_precision
 
 
+def evaluation_dtype(dtype: str, machine: Machine) -> str:
+    """The weights' type an evaluation really uses: `auto` becomes bfloat16 where bf16 is native, else float32."""
+    if dtype == "auto":
+        return "bfloat16" if machine.native_bf16 else "float32"
+    return dtype
+
+
 def check_training(spec: TrainSpec, machine: Machine) -> None:
     """QLoRA needs bitsandbytes on CUDA; half precision needs hardware that computes in it."""
     if spec.quantization != "none" and not machine.cuda:
@@ -65,7 +72,7 @@ def check_training(spec: TrainSpec, machine: Machine) -> None:
 
 def check_dtype(dtype: str, machine: Machine) -> None:
     """`model.dtype`, the weights' type at evaluation: same rule as training's mixed precision."""
-    _check_precision("model.dtype", dtype, _PRECISION_OF_DTYPE[dtype], machine)
+    _check_precision("model.dtype", dtype, _PRECISION_OF_DTYPE[evaluation_dtype(dtype, machine)], machine)
 
 
 # per field: how to spell bf16 and full precision in it, for the error's suggestion

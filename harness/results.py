@@ -255,6 +255,7 @@ class Decoding(_Record):
     batch_size: int
     # answers stopped once their scores could no longer change (`evaluation.stop_at_final_answer`)
     stops_at_final_answer: bool = False
+    dtype: str = "float32"  # the weights' type both models were decoded and scored in (`model.dtype`, resolved)
 
 
 class SideMeans(_Record):

@@ -55,7 +55,7 @@ class ModelChoice(_Section):
     source: str = "builtin:smollm2-135m-instruct"
     revision: str | None = None
     token: str | None = None
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"  # weights at evaluation; auto: bf16 where native
     tiny: TinyModel = Field(default_factory=TinyModel)
 
 

@@ -7,7 +7,15 @@ import pytest
 
 from harness.cli import main
 from harness.errors import UserError
-from harness.hardware import Machine, check_dtype, check_training, cpu_flags, this_machine, training_precision
+from harness.hardware import (
+    Machine,
+    check_dtype,
+    check_training,
+    cpu_flags,
+    evaluation_dtype,
+    this_machine,
+    training_precision,
+)
 from harness.spec import TrainSpec
 from tests.conftest import tiny_spec_dict, write_spec
 
@@ -74,6 +82,17 @@ def test_auto_precision_is_bf16_exactly_where_bf16_is_native_and_never_refused(m
     assert training_precision(auto, machine) == precision
     assert training_precision(TrainSpec(mixed_precision="bf16"), machine) == "bf16"  # explicit stays explicit
     assert training_precision(TrainSpec(), machine) == "none"
+
+
+@pytest.mark.parametrize(("machine", "dtype"), [
+    (_cpu(EPYC_GENOA), "bfloat16"), (_cpu(GRAVITON3), "bfloat16"), (_cpu(XEON_SKYLAKE), "float32"),
+    (Machine(cuda=True, cuda_bf16=False, cpu_flags=cpu_flags(EPYC_GENOA)), "float32"),
+    (Machine(cuda=True, cuda_bf16=True, cpu_flags=frozenset()), "bfloat16"),
+], ids=["x86-avx512_bf16", "arm-bf16", "plain-cpu", "old-gpu", "bf16-gpu"])
+def test_auto_evaluation_dtype_is_bfloat16_exactly_where_bf16_is_native_and_never_refused(machine, dtype):
+    check_dtype("auto", machine)
+    assert evaluation_dtype("auto", machine) == dtype
+    assert evaluation_dtype("float16", machine) == "float16"  # explicit stays explicit (and is checked as such)
 
 
 def test_a_gpu_decides_by_its_own_bf16_support_not_the_cpu_flags():

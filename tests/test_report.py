@@ -386,6 +386,7 @@ def test_examples_fixed_and_broken_by_headline_metric():
 def test_demo_markdown_and_json(demo_run: Path):
     md, data = (demo_run / "report.md").read_text(), report_json(demo_run)
     assert "| Execution accuracy (single database) **(headline)** | 200 | 42.0% | 73.5% | +31.5 pts | [+25.0, +38.0] | — | +75.0% | better |" in md
+    assert "200 held-out test examples, both models decoded greedily in float32 weights with the same prompts." in md
     assert [b["column"] for b in data["breakdown"]] == ["category", "difficulty"]
     assert [r["value"] for r in data["breakdown"][1]["rows"]] == ["easy", "medium", "hard"]
     assert "### Execution accuracy (single database) by difficulty" in md and "| hard | 40 | 20.0% | 50.0% | +30.0 pts |" in md
@@ -560,6 +561,7 @@ def test_decoding_modes_side_by_side(tmp_path: Path):
                                  "tuned": {"seconds": 40.0, "tokens_per_s": 100.0, "tokens": 4000, "cut_at_limit": 0}}
     constrained["verdict"]["outcome"] = "inconclusive"
     results["evaluation"]["decodings"] = {"constrained": constrained}
+    results["evaluation"]["decoding"]["dtype"] = "bfloat16"
     write_reports(run_dir := make_run_dir(tmp_path, results))
     md, html, data = (run_dir / "report.md").read_text(), (run_dir / "report.html").read_text(), report_json(run_dir)
 
@@ -571,6 +573,7 @@ def test_decoding_modes_side_by_side(tmp_path: Path):
     assert "| Answers cut at max_new_tokens | — | — | 3 | 0 |" in md  # greedy's file predates the count
     assert "| Verdict (tuned vs base) | better | | inconclusive | |" in md
     assert 'id="decodings-table"' in html and "Tuned, constrained" in html
+    assert "decoded greedily in bfloat16 weights" in md and "greedy decoding in bfloat16 weights" in html
 
 
 def test_a_single_decoding_mode_has_no_side_by_side_section(demo_run: Path):

@@ -23,6 +23,7 @@ from harness.evaluate.pair import decoding_grammars
 from harness.evaluate.sql.grammar import SqlSchemaConstraint, sql_select_grammar, tables_of
 from harness.evaluate.sql.parse import parse
 from harness.evaluate.sql.testsuite import Table
+from harness.hardware import evaluation_dtype, this_machine
 from harness.models import resolve_model
 from harness.spec import ModelSpec
 
@@ -173,9 +174,12 @@ def test_evaluate_pair_runs_every_decoding_mode_on_base_and_tuned(tiny_model_dir
     adapter = _random_adapter(tiny_model_dir, tmp_path / "adapter")
     examples = _examples()[:3]
     spec = EvaluationSpec(metrics=["sql"], max_new_tokens=12, batch_size=3, bootstrap_resamples=100, decoding=["greedy", "constrained"])
-    evaluation = evaluate_pair(tiny_model_dir, adapter, examples, PromptSpec(), spec)
+    evaluation = evaluate_pair(tiny_model_dir, adapter, examples, PromptSpec(), spec, dtype="auto")
 
     assert evaluation.decoding.strategy == "greedy" and list(evaluation.decodings) == ["constrained"]
+    # auto is resolved once, and what ran is recorded for every mode (bfloat16 on a CPU with bf16 units)
+    ran = evaluation_dtype("auto", this_machine())
+    assert evaluation.decoding.dtype == evaluation.decodings["constrained"].decoding.dtype == ran
     constrained = evaluation.decodings["constrained"]
     assert constrained.decoding.strategy == "constrained" and constrained.n == 3
     assert "execution_match" in constrained.metrics and "outcome_no_sql" in constrained.examples[0].base_scores

@@ -30,6 +30,7 @@ from harness.evaluate.metric import Metric
 from harness.evaluate.sql import SqlMetric
 from harness.evaluate.sql.grammar import SqlSchemaConstraint
 from harness.evaluate.stats import bootstrap, comparison, holm, perplexity, summarize
+from harness.hardware import evaluation_dtype, this_machine
 from harness.results import (
     BreakdownGroup,
     Comparison,
@@ -156,6 +157,7 @@ def evaluate_pair(
 ) -> Evaluation:
     """The base-vs-tuned comparison (the `evaluation` part of results.json)."""
     examples = examples[: spec.limit] if spec.limit else examples
+    dtype = evaluation_dtype(dtype, this_machine())
     metrics = build_metrics(spec.metrics)
     first, *others = spec.decoding
 
@@ -167,9 +169,9 @@ def evaluate_pair(
     base, tuned = both(first, score_gold=True)
     if "latency" in spec.metrics:  # batch-1 timing is greedy's: it prices the model, not the decoding
         base.latency, tuned.latency = _time_pair(model_dir, adapter_dir, examples, prompt, spec, dtype, stop_rule(spec, metrics))
-    evaluation = compare_runs(base, tuned, examples, spec, first)
+    evaluation = compare_runs(base, tuned, examples, spec, first, dtype)
     for mode in others:
-        evaluation.decodings[mode] = compare_runs(*both(mode, score_gold=False), examples, spec, mode)
+        evaluation.decodings[mode] = compare_runs(*both(mode, score_gold=False), examples, spec, mode, dtype)
     return evaluation
 
 
@@ -213,8 +215,8 @@ def score_adapter(
 ) -> dict[str, float]:
     """Tuned-model-only means on `examples` (e.g. the validation split), for search objectives."""
     examples = examples[: spec.limit] if spec.limit else examples
-    tuned = run_model(model_dir, adapter_dir, examples, prompt, spec, build_metrics(spec.metrics), dtype,
-                      decoding=spec.decoding[0])
+    tuned = run_model(model_dir, adapter_dir, examples, prompt, spec, build_metrics(spec.metrics),
+                      evaluation_dtype(dtype, this_machine()), decoding=spec.decoding[0])
     means = {key: _mean(values) for key, values in tuned.scores.items()}
     out = {key: value for key, value in means.items() if value is not None}
     if tuned.answer_nll:
@@ -225,7 +227,7 @@ def score_adapter(
 
 
 def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec: EvaluationSpec,
-                 decoding: str = "greedy") -> Evaluation:
+                 decoding: str = "greedy", dtype: str = "float32") -> Evaluation:
     boot = {"n_resamples": spec.bootstrap_resamples, "seed": 0}
     boots = {key: bootstrap(base.scores[key], tuned.scores[key], **boot) for key in base.scores}
     boots["output_tokens"] = bootstrap(base.output_tokens, tuned.output_tokens, **boot)
@@ -241,7 +243,7 @@ def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec:
     return Evaluation(
         n=len(examples),
         decoding=Decoding(strategy=decoding, max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size,
-                          stops_at_final_answer=spec.stop_at_final_answer),
+                          stops_at_final_answer=spec.stop_at_final_answer, dtype=dtype),
         metrics=metrics,
         verdict=verdict(metrics, CONFIDENCE),
         throughput={

@@ -53,6 +53,7 @@ def build(results: RunResults, spec: dict | None = None) -> dict:
         "status": results.status,
         "run_dir": str(results.run_dir),
         "n": evaluation.n,
+        "dtype": evaluation.decoding.dtype,
         "headline": headline,
         "metrics": rows,
         "outcome_counts": outcome_counts_view(evaluation),
