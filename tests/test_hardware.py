@@ -71,28 +71,21 @@ def test_fp16_needs_a_gpu_and_full_precision_runs_anywhere(cpuinfo):
     check_dtype("float32", machine)
 
 
-@pytest.mark.parametrize(("machine", "precision"), [
-    (_cpu(EPYC_GENOA), "bf16"), (_cpu(GRAVITON3), "bf16"), (_cpu(XEON_SKYLAKE), "none"),
-    (Machine(cuda=True, cuda_bf16=False, cpu_flags=cpu_flags(EPYC_GENOA)), "none"),
-    (Machine(cuda=True, cuda_bf16=True, cpu_flags=frozenset()), "bf16"),
+@pytest.mark.parametrize(("machine", "native"), [
+    (_cpu(EPYC_GENOA), True), (_cpu(GRAVITON3), True), (_cpu(XEON_SKYLAKE), False),
+    (Machine(cuda=True, cuda_bf16=False, cpu_flags=cpu_flags(EPYC_GENOA)), False),
+    (Machine(cuda=True, cuda_bf16=True, cpu_flags=frozenset()), True),
 ], ids=["x86-avx512_bf16", "arm-bf16", "plain-cpu", "old-gpu", "bf16-gpu"])
-def test_auto_precision_is_bf16_exactly_where_bf16_is_native_and_never_refused(machine, precision):
+def test_auto_is_bf16_exactly_where_bf16_is_native_and_never_refused(machine, native):
+    """`train.mixed_precision: auto` and `model.dtype: auto` decide alike; explicit values stay explicit."""
     auto = TrainSpec(mixed_precision="auto")
     check_training(auto, machine)
-    assert training_precision(auto, machine) == precision
-    assert training_precision(TrainSpec(mixed_precision="bf16"), machine) == "bf16"  # explicit stays explicit
-    assert training_precision(TrainSpec(), machine) == "none"
-
-
-@pytest.mark.parametrize(("machine", "dtype"), [
-    (_cpu(EPYC_GENOA), "bfloat16"), (_cpu(GRAVITON3), "bfloat16"), (_cpu(XEON_SKYLAKE), "float32"),
-    (Machine(cuda=True, cuda_bf16=False, cpu_flags=cpu_flags(EPYC_GENOA)), "float32"),
-    (Machine(cuda=True, cuda_bf16=True, cpu_flags=frozenset()), "bfloat16"),
-], ids=["x86-avx512_bf16", "arm-bf16", "plain-cpu", "old-gpu", "bf16-gpu"])
-def test_auto_evaluation_dtype_is_bfloat16_exactly_where_bf16_is_native_and_never_refused(machine, dtype):
     check_dtype("auto", machine)
-    assert evaluation_dtype("auto", machine) == dtype
-    assert evaluation_dtype("float16", machine) == "float16"  # explicit stays explicit (and is checked as such)
+    assert training_precision(auto, machine) == ("bf16" if native else "none")
+    assert evaluation_dtype("auto", machine) == ("bfloat16" if native else "float32")
+    assert training_precision(TrainSpec(mixed_precision="bf16"), machine) == "bf16"
+    assert training_precision(TrainSpec(), machine) == "none"
+    assert evaluation_dtype("float16", machine) == "float16"
 
 
 def test_a_gpu_decides_by_its_own_bf16_support_not_the_cpu_flags():
