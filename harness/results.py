@@ -255,7 +255,9 @@ class Decoding(_Record):
     batch_size: int
     # answers stopped once their scores could no longer change (`evaluation.stop_at_final_answer`)
     stops_at_final_answer: bool = False
-    dtype: str = "float32"  # the weights' type both models were decoded and scored in (`model.dtype`, resolved)
+    # the weights' type both models were decoded and scored in (`model.dtype`, resolved); None: not recorded
+    # (files before 2026-12-05), which the report then does not guess
+    dtype: str | None = None
 
 
 class SideMeans(_Record):

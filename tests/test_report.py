@@ -101,7 +101,7 @@ def demo_evaluation() -> dict:
     examples[0]["tuned"] = "<script>alert('x')</script> ```\n| a | b |"  # hostile output: must stay text
     return {
         "n": 200,
-        "decoding": {"strategy": "greedy", "max_new_tokens": 128, "batch_size": 16},
+        "decoding": {"strategy": "greedy", "max_new_tokens": 128, "batch_size": 16, "dtype": "float32"},
         "metrics": {
             "exact_text": comparison(0.10, 0.30, 0.22, 0.41),
             "exact_match": comparison(0.12, 0.35, 0.18, 0.29),
@@ -574,6 +574,15 @@ def test_decoding_modes_side_by_side(tmp_path: Path):
     assert "| Verdict (tuned vs base) | better | | inconclusive | |" in md
     assert 'id="decodings-table"' in html and "Tuned, constrained" in html
     assert "decoded greedily in bfloat16 weights" in md and "greedy decoding in bfloat16 weights" in html
+
+
+def test_a_results_file_that_predates_the_recorded_dtype_names_none(tmp_path: Path):
+    results = demo_results()
+    del results["evaluation"]["decoding"]["dtype"]
+    write_reports(run_dir := make_run_dir(tmp_path, results))
+    md, html = (run_dir / "report.md").read_text(), (run_dir / "report.html").read_text()
+    assert "200 held-out test examples, both models decoded greedily with the same prompts." in md
+    assert "greedy decoding, same prompts for both models" in html and "weights" not in md.split("## Headline")[0]
 
 
 def test_a_single_decoding_mode_has_no_side_by_side_section(demo_run: Path):
