@@ -88,6 +88,8 @@ def test_bad_spec_is_one_line_exit_2_and_leaves_nothing(tmp_path, capsys, monkey
     "text,message",
     [
         ("project: [unclosed", "is not valid YAML"),
+        ("project: p\nmodel:\n  source: tiny\n  dtype: bfloat16\n  dtype: auto\n",
+         "s.yaml: line 5 is not valid YAML (key 'dtype' is given twice in one mapping; keep one)"),
         ("- just\n- a list\n", "the spec must be a YAML mapping"),
         ("model:\n  source: tiny\n", "field 'project' is required"),
     ],
