@@ -437,7 +437,9 @@ class _SpecLoader(yaml.SafeLoader):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str | int | float | bool) and key in seen:
+            if not isinstance(key, str | int | float):  # unhashable keys are refused by the base class
+                continue
+            if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key '{key}' is given twice in one mapping; keep one", key_node.start_mark)
             seen.add(key)
