@@ -245,7 +245,7 @@ class Throughput(_Record):
     seconds: float
     tokens_per_s: float
     tokens: int
-    # answers that used all of max_new_tokens: cut where they stood (None: not recorded, files before 2026-12-05)
+    # answers still running when max_new_tokens cut them (None: not recorded, files before 2026-12-05)
     cut_at_limit: int | None = None
 
 

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 from peft.tuners.lora import LoraLayer
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+from transformers.cache_utils import DynamicLayer
 
-from harness.evaluate.generation import _merged, generate, load_model, measure_latency, measure_latency_pair
+from harness.evaluate.generation import (
+    _Batch,
+    _greedy,
+    _merged,
+    generate,
+    load_model,
+    measure_latency,
+    measure_latency_pair,
+)
 from harness.models import resolve_model
 from harness.spec import ModelSpec, TinyModel
 
@@ -71,6 +82,23 @@ def test_each_side_of_the_latency_pair_times_its_own_model(tmp_path):
     assert [q.output_tokens for q in tuned_profile.queries] == [1, 1, 1]
 
 
+def test_base_and_tuned_models_decode_through_the_same_kernels(tmp_path):
+    """Throughput and latency compare base with tuned: a difference must come from the weights'
+    values, never from PyTorch taking another path for one model (trainable base weights against
+    frozen merged ones once sent only the tuned model's prompt pass through a weight-copying bmm)."""
+    model_dir = resolve_model(ModelSpec(source="tiny"))
+    adapter = _random_adapter(model_dir, tmp_path / "adapter")
+    ops = []
+    for adapter_dir in (None, adapter):
+        model, tokenizer = load_model(model_dir, adapter_dir)
+        prompts = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in ("Count the rows of table t:", "Hi")]
+        with torch.profiler.profile() as profiled:
+            _greedy(model, prompts, 3, eos_id=-1, pad_id=tokenizer.pad_token_id, batch_size=2)
+        ops.append(Counter(event.name for event in profiled.events()))
+    assert ops[0] == ops[1]
+    assert "aten::bmm" not in ops[0]  # the LM head is one plain matmul per pass
+
+
 def _reference_greedy(model, tokenizer, text: str, max_new_tokens: int) -> list[int]:
     """transformers' own `generate`, one unpadded prompt at a time: the plain path."""
     enc = tokenizer([text], return_tensors="pt", add_special_tokens=False)
@@ -79,11 +107,13 @@ def _reference_greedy(model, tokenizer, text: str, max_new_tokens: int) -> list[
     return out[: out.index(tokenizer.eos_token_id) + 1] if tokenizer.eos_token_id in out else out
 
 
+@pytest.mark.parametrize("batch_size", [8, 3])
 @pytest.mark.parametrize("architecture", TinyModel.model_fields["architecture"].annotation.__args__)
-def test_batched_decoding_gives_the_plain_greedy_tokens_while_rows_stop_at_different_steps(architecture):
-    """`generate` pads, sorts, batches and drops finished rows from the batch and its KV cache; each
-    answer must still be exactly what transformers' plain greedy `generate` writes for its prompt
-    (fp32, every architecture the spec offers: their caches differ, e.g. Gemma 3's sliding layers)."""
+def test_batched_decoding_gives_the_plain_greedy_tokens_while_rows_stop_at_different_steps(architecture, batch_size):
+    """`generate` pads, sorts, batches, drops finished rows from the batch and its KV cache and
+    (batch 3 of 8 prompts) lets waiting prompts join running rows; each answer must still be exactly
+    what transformers' plain greedy `generate` writes for its prompt (fp32, every architecture the
+    spec offers: their caches differ, e.g. Gemma 3's sliding layers)."""
     model, tokenizer = load_model(resolve_model(ModelSpec(source="tiny", tiny=TinyModel(architecture=architecture))))
     texts = ["Count the rows of table t:", "Hi", "SELECT name FROM singer WHERE age >", "List every song by Ann, newest first",
              "How many", "table: 1-10015132-16 columns: Player, Nationality Q: Who is from Canada?", "a b c d e f", "Why?"]
@@ -100,11 +130,62 @@ def test_batched_decoding_gives_the_plain_greedy_tokens_while_rows_stop_at_diffe
     lengths = [len(tokens) for tokens in expected]
     assert min(lengths) < max_new and max_new in lengths  # precondition: rows of one batch stop steps apart
 
-    gens = generate(model, tokenizer, texts, max_new_tokens=max_new, batch_size=len(texts))
+    rows_per_call = _record_rows_per_forward(model)
+    gens = generate(model, tokenizer, texts, max_new_tokens=max_new, batch_size=batch_size)
     assert gens.output_tokens == lengths
     assert gens.outputs == [tokenizer.decode(tokens, skip_special_tokens=True).strip() for tokens in expected]
+    assert gens.cut == [n == max_new and tokens[-1] != stop for n, tokens in zip(lengths, expected)]
+    if batch_size < len(texts) and _cache_can_join(model):
+        # continuous batching: while prompts wait, every decoding step runs a full batch
+        started = 0
+        for width, rows in rows_per_call:
+            started += rows if width > 1 else 0
+            assert width > 1 or started == len(texts) or rows == batch_size
     timed = measure_latency(model, tokenizer, texts[:3], max_new_tokens=max_new)
     assert [q.output_tokens for q in timed.queries] == lengths[:3]
+
+
+def _record_rows_per_forward(model) -> list[tuple[int, int]]:
+    """(tokens per row, rows) of every forward call the model makes from now on."""
+    calls: list[tuple[int, int]] = []
+    model.register_forward_pre_hook(lambda _, args, kwargs: calls.append(tuple(kwargs["input_ids"].shape[::-1])), with_kwargs=True)
+    return calls
+
+
+def _cache_can_join(model) -> bool:
+    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
+
+
+def test_a_batch_that_loses_its_longest_row_drops_the_columns_left_as_padding_and_decodes_on_unchanged():
+    model, tokenizer = load_model(resolve_model(ModelSpec(source="tiny")))
+    short, long = (tokenizer(text, add_special_tokens=False)["input_ids"]
+                   for text in ("Hi", "table: 1-10015132-16 columns: Player, Nationality Q: Who is from Canada?"))
+    (alone,), _ = _greedy(model, [short], 6, eos_id=-1, pad_id=tokenizer.pad_token_id)  # never stops: 6 tokens
+
+    batch, logits = _Batch.prefill(model, [0, 1], [short, long], tokenizer.pad_token_id)
+    together = []
+    for step in range(6):
+        chosen = logits.argmax(-1)
+        together.append(int(chosen[0]))
+        if step == 2:  # the long row leaves: only the short row's own columns are left
+            batch.keep(torch.tensor([True, False]))
+            chosen = chosen[:1]
+            assert batch.mask.shape[1] == len(short) + 2 and bool(batch.mask.all())
+            assert all(layer.keys.shape[2] == batch.mask.shape[1] for layer in batch.cache.layers)
+        logits = batch.step(model, chosen)
+    assert together == alone
+
+
+def test_an_answer_stopped_by_its_stop_token_on_the_last_allowed_step_is_not_cut():
+    """`cut` marks answers the limit ended while still running, not those that used every token."""
+    model, tokenizer = load_model(resolve_model(ModelSpec(source="tiny")))
+    text = "Count the rows of table t:"
+    reference = _reference_greedy(model, tokenizer, text, 6)
+    tokenizer.eos_token = tokenizer.convert_ids_to_tokens(reference[-1])
+    assert reference[-1] not in reference[:-1]  # precondition: the stop token comes first at step 6
+    gens = generate(model, tokenizer, [text], max_new_tokens=6, batch_size=1)
+    assert gens.output_tokens == [6] and gens.cut == [False]
+    assert generate(model, tokenizer, [text], max_new_tokens=5, batch_size=1).cut == [True]
 
 
 def test_an_answer_stops_where_it_is_final_and_is_a_prefix_of_the_unstopped_one():

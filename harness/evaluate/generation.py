@@ -22,6 +22,7 @@ import llguidance.torch
 import torch
 from tokenizers import decoders
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+from transformers.cache_utils import DynamicLayer
 
 from harness import progress
 
@@ -41,6 +42,9 @@ def load_model(model_dir: Path, adapter_dir: Path | None = None, dtype: str = "f
         model = PeftModel.from_pretrained(model, adapter_dir)
         if merge:
             model = model.merge_and_unload()
+    # Loaded weights come back trainable, merged ones frozen, and PyTorch picks matmul paths by that
+    # flag (it once made only the tuned model's prompt pass 3x slower): frozen for both, always.
+    model.requires_grad_(False)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(adapter_dir or model_dir)
     tokenizer.padding_side = "left"
@@ -52,6 +56,7 @@ class Generations:
     outputs: list[str]
     output_tokens: list[int]  # generated tokens up to and including the stop token
     seconds: float  # wall time of the whole batched pass
+    cut: list[bool] = field(default_factory=list)  # still running when max_new_tokens ended it
 
     @property
     def tokens_per_second(self) -> float:
@@ -61,27 +66,33 @@ class Generations:
 @torch.no_grad()
 def generate(model, tokenizer, inputs: list[str], *, max_new_tokens: int, batch_size: int, label: str = "generate",
              grammars: list[str] | None = None, is_final: AnswerIsFinal | None = None) -> Generations:
-    """Batched greedy decoding. Prompts are batched by length (less padding) and results returned
-    in input order. `label` names the progress shown while it runs. With `grammars` (one per
-    input, from `compile_grammars`), each answer is held to its own grammar; with `is_final`, an
-    answer stops as soon as its text is final (no continuation could change its scores)."""
-    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
-    outputs: list[str] = [""] * len(inputs)
-    counts: list[int] = [0] * len(inputs)
+    """Batched greedy decoding, at most `batch_size` answers at a time, results in input order.
+    Prompts are taken shortest first (less padding). `label` names the progress shown while it
+    runs. With `grammars` (one per input, from `compile_grammars`), each answer is held to its own
+    grammar; with `is_final`, an answer stops as soon as its text is final (no continuation could
+    change its scores)."""
+    prompts = tokenizer(inputs, add_special_tokens=False)["input_ids"]
+    order = sorted(range(len(inputs)), key=lambda i: len(prompts[i]))
     started = _now(model)
     with progress.task(label, len(inputs), "answers") as task:
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            enc = tokenizer([inputs[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-            constraint = GrammarMask(tokenizer, [grammars[i] for i in idx]) if grammars else None
-            rows = _greedy(model, enc.to(model.device), max_new_tokens, tokenizer.eos_token_id, constraint=constraint,
-                           finished=_finished(tokenizer, is_final))
-            for row, i in zip(rows, idx):
-                counts[i] = len(row)
-                outputs[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
-            rate = sum(counts) / max(_now(model) - started, 1e-9)
-            task.update(start + len(idx), **{"tokens/s": f"{rate:.0f}"})
-    return Generations(outputs=outputs, output_tokens=counts, seconds=_now(model) - started)
+        done: list[int] = []
+
+        def on_answer(tokens: list[int]) -> None:
+            done.append(len(tokens))
+            task.update(len(done), **{"tokens/s": f"{sum(done) / max(_now(model) - started, 1e-9):.0f}"})
+
+        tokens, cut = _greedy(model, [prompts[i] for i in order], max_new_tokens, tokenizer.eos_token_id,
+                              tokenizer.pad_token_id, batch_size=batch_size, on_answer=on_answer,
+                              constraint=GrammarMask(tokenizer, [grammars[i] for i in order]) if grammars else None,
+                              finished=_finished(tokenizer, is_final))
+    seconds = _now(model) - started
+    outputs: list[str] = [""] * len(inputs)
+    counts: list[int] = [0] * len(inputs)
+    cut_in_order: list[bool] = [False] * len(inputs)
+    for position, i in enumerate(order):
+        outputs[i] = tokenizer.decode(tokens[position], skip_special_tokens=True).strip()
+        counts[i], cut_in_order[i] = len(tokens[position]), cut[position]
+    return Generations(outputs=outputs, output_tokens=counts, seconds=seconds, cut=cut_in_order)
 
 
 @dataclass
@@ -139,11 +150,11 @@ def _merged(peft_model):
 
 def _time_query(model, tokenizer, text: str, max_new_tokens: int, is_final: AnswerIsFinal | None = None) -> QueryTiming:
     """Token timestamps are taken as each step's token is known (device synchronised first on GPU)."""
-    enc = tokenizer([text], return_tensors="pt", add_special_tokens=False).to(model.device)
+    prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
     stamps: list[float] = []
     started = _now(model)
-    (tokens,) = _greedy(model, enc, max_new_tokens, tokenizer.eos_token_id, on_step=lambda: stamps.append(_now(model)),
-                        finished=_finished(tokenizer, is_final))
+    (tokens,), _ = _greedy(model, [prompt], max_new_tokens, tokenizer.eos_token_id, tokenizer.pad_token_id,
+                           on_step=lambda: stamps.append(_now(model)), finished=_finished(tokenizer, is_final))
     total = _now(model) - started
     ttft = stamps[0] - started
     tpot = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else None
@@ -157,45 +168,134 @@ def _finished(tokenizer, is_final: AnswerIsFinal | None) -> Callable[[list[int]]
     return lambda tokens: is_final(tokenizer.decode(tokens, skip_special_tokens=True).strip())
 
 
-def _greedy(model, enc, max_new_tokens: int, eos_id: int, on_step: Callable[[], None] | None = None,
-            constraint: GrammarMask | None = None, finished: Callable[[list[int]], bool] | None = None) -> list[list[int]]:
-    """Greedy decoding of a left-padded batch: each row's tokens up to and including `eos_id`, or
-    up to the token after which `finished` holds for the row.
+def _greedy(model, prompts: list[list[int]], max_new_tokens: int, eos_id: int, pad_id: int | None, *, batch_size: int = 1,
+            on_step: Callable[[], None] | None = None, on_answer: Callable[[list[int]], None] | None = None,
+            constraint: GrammarMask | None = None,
+            finished: Callable[[list[int]], bool] | None = None) -> tuple[list[list[int]], list[bool]]:
+    """Greedy decoding of `prompts` (token ids), at most `batch_size` rows at a time: each row's
+    tokens up to and including `eos_id`, or up to the token after which `finished` holds for it,
+    and whether `max_new_tokens` cut it while still running.
 
-    A row leaves the batch (and its KV cache) as soon as it stops, so a batch no longer computes
-    its short answers for as long as its longest one. Per row the arithmetic is the model's plain
-    forward over a KV cache, the same for every model it decodes (base and tuned alike)."""
-    mask = enc["attention_mask"]
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: each row counts from its own first token
-    cache = DynamicCache(config=model.config)
-    logits = model(input_ids=enc["input_ids"], attention_mask=mask, position_ids=positions, past_key_values=cache,
-                   use_cache=True, logits_to_keep=1).logits
-    rows = torch.arange(mask.shape[0], device=mask.device)
-    next_position = positions[:, -1:] + 1
-    tokens: list[list[int]] = [[] for _ in range(mask.shape[0])]
-    for step in range(max_new_tokens):
-        scores = logits[:, -1] if constraint is None else constraint.mask(rows.tolist(), logits[:, -1])
-        token = scores.argmax(-1)
+    Continuous batching: a row leaves the batch (and its KV cache) as soon as it stops, and once a
+    quarter of the places are free the next prompts take them: their prompt pass runs on its own,
+    then they join the running rows, all left-padded to one cache length. A batch then never spends
+    its steps on one long answer while short ones wait. Per row the arithmetic is the model's plain
+    forward over a KV cache (padding masked out), the same for every model it decodes."""
+    waiting = list(range(len(prompts)))[::-1]  # popped from the end: in the order given
+    tokens: list[list[int]] = [[] for _ in prompts]
+    cut = [False] * len(prompts)
+
+    def choose(rows: list[int], logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each row's next token, recorded, and which rows go on after it."""
+        chosen = (logits if constraint is None else constraint.mask(rows, logits)).argmax(-1)
         if on_step is not None:
             on_step()
-        for row, value in zip(rows.tolist(), token.tolist()):
+        going = []
+        for row, value in zip(rows, chosen.tolist()):
             tokens[row].append(value)
-        if constraint is not None:
-            constraint.advance(rows.tolist(), token.tolist())
-        running = token != eos_id
-        if finished is not None:
-            running &= torch.tensor([not finished(tokens[row]) for row in rows.tolist()], device=running.device)
-        if step == max_new_tokens - 1 or not running.any():
-            break
-        if not running.all():
-            keep = running.nonzero().squeeze(1)
-            cache.batch_select_indices(keep)
-            rows, token, mask, next_position = rows[keep], token[keep], mask[keep], next_position[keep]
-        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
-        logits = model(input_ids=token[:, None], attention_mask=mask, position_ids=next_position, past_key_values=cache,
-                       use_cache=True).logits
-        next_position = next_position + 1
-    return tokens
+            if constraint is not None:
+                constraint.advance(row, value)
+            running = value != eos_id and not (finished is not None and finished(tokens[row]))
+            cut[row] = running and len(tokens[row]) == max_new_tokens
+            going.append(running and not cut[row])
+            if not going[-1] and on_answer is not None:
+                on_answer(tokens[row])
+        return chosen, torch.tensor(going, device=chosen.device)
+
+    refill_at = max(1, batch_size // 4)
+    batch: _Batch | None = None
+    chosen = torch.empty(0, dtype=torch.long)
+    while waiting or batch is not None:
+        free = batch_size - (batch.size if batch else 0)
+        if waiting and (batch is None or (free >= refill_at and batch.can_join())):
+            joining, logits = _Batch.prefill(model, [waiting.pop() for _ in range(min(free, len(waiting)))], prompts, pad_id)
+            first, going = choose(joining.rows.tolist(), logits)
+            joining.keep(going)
+            batch, chosen = (joining, first[going]) if batch is None else (batch.join(joining), torch.cat([chosen, first[going]]))
+        if not batch.size:
+            batch = None
+            continue
+        chosen, going = choose(batch.rows.tolist(), batch.step(model, chosen))
+        batch.keep(going)
+        chosen = chosen[going]
+        if not batch.size:
+            batch = None
+    return tokens, cut
+
+
+@dataclass
+class _Batch:
+    """Rows decoded together: which prompts they are, their KV cache, their attention mask over the
+    cache (0 where a row is padded on the left) and each row's next position."""
+
+    rows: torch.Tensor
+    cache: DynamicCache
+    mask: torch.Tensor
+    next_position: torch.Tensor
+
+    @property
+    def size(self) -> int:
+        return len(self.rows)
+
+    @classmethod
+    def prefill(cls, model, rows: list[int], prompts: list[list[int]], pad_id: int | None) -> tuple[_Batch, torch.Tensor]:
+        """The prompt pass of `rows`, left-padded together: the batch and each row's next-token logits."""
+        width = max(len(prompts[row]) for row in rows)
+        ids = torch.tensor([[pad_id or 0] * (width - len(prompts[row])) + prompts[row] for row in rows], device=model.device)
+        mask = torch.tensor([[0] * (width - len(prompts[row])) + [1] * len(prompts[row]) for row in rows], device=model.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # each row counts from its own first token
+        cache = DynamicCache(config=model.config)
+        # the last position by index, not `logits_to_keep=1`: its strided slice of the hidden states sends
+        # a frozen LM head through a batched matmul that copies the weight once per row (3x slower pass)
+        last = torch.tensor([width - 1], device=model.device)
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,
+                       logits_to_keep=last).logits[:, -1]
+        return cls(torch.tensor(rows, device=model.device), cache, mask, positions[:, -1:] + 1), logits
+
+    def step(self, model, token: torch.Tensor) -> torch.Tensor:
+        """One token per row through the model: the next-token logits."""
+        self.mask = torch.cat([self.mask, self.mask.new_ones(self.size, 1)], dim=1)
+        logits = model(input_ids=token[:, None], attention_mask=self.mask, position_ids=self.next_position,
+                       past_key_values=self.cache, use_cache=True).logits[:, -1]
+        self.next_position = self.next_position + 1
+        return logits
+
+    def keep(self, going: torch.Tensor) -> None:
+        """Only the rows where `going` holds; cache columns now padding in every row are dropped."""
+        if going.all():
+            return
+        keep = going.nonzero().squeeze(1)
+        self.cache.batch_select_indices(keep)
+        self.rows, self.mask, self.next_position = self.rows[keep], self.mask[keep], self.next_position[keep]
+        first = int(self.mask.any(0).int().argmax())
+        if first and self.can_join():
+            for layer in self.cache.layers:
+                layer.keys, layer.values = layer.keys[:, :, first:], layer.values[:, :, first:]
+            self.mask = self.mask[:, first:]
+
+    def can_join(self) -> bool:
+        """Rows can be padded and joined only where every cache layer is a plain growing one; a
+        sliding-window layer keeps its own count of tokens seen, so such a batch runs to its end."""
+        return all(type(layer) is DynamicLayer for layer in self.cache.layers)
+
+    def join(self, other: _Batch) -> _Batch:
+        width = max(self.mask.shape[1], other.mask.shape[1])
+        for mine, theirs in zip(self.cache.layers, other.cache.layers):
+            mine.keys = torch.cat([_left_pad(mine.keys, width, -2), _left_pad(theirs.keys, width, -2)])
+            mine.values = torch.cat([_left_pad(mine.values, width, -2), _left_pad(theirs.values, width, -2)])
+        return _Batch(torch.cat([self.rows, other.rows]), self.cache,
+                      torch.cat([_left_pad(self.mask, width, -1), _left_pad(other.mask, width, -1)]),
+                      torch.cat([self.next_position, other.next_position]))
+
+
+def _left_pad(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
+    """Zeros before `tensor` along `dim` up to `width`."""
+    missing = width - tensor.shape[dim]
+    if not missing:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
 
 
 def _now(model) -> float:
@@ -211,18 +311,18 @@ def compile_grammars(lark: list[str]) -> list[str]:
 
 
 class GrammarMask:
-    """One batch's grammars, one matcher per row (rows keep their batch numbers as others leave).
+    """One grammar per prompt, one matcher each; `rows` name prompts, in the batch's row order.
 
-    `mask` sets -inf on every token a row's grammar rejects next; `advance` feeds each row's matcher
-    the token chosen. A finished grammar allows only the stop token, after which the row leaves."""
+    `mask` sets -inf on every token a row's grammar rejects next; `advance` feeds a row's matcher the
+    token chosen for it. A finished grammar allows only the stop token, after which the row leaves."""
 
-    def __init__(self, tokenizer, row_grammars: list[str]):
+    def __init__(self, tokenizer, grammars: list[str]):
         info = _grammar_vocabulary(tokenizer)
-        self.matchers = [llguidance.LLMatcher(info, grammar) for grammar in row_grammars]
+        self.matchers = [llguidance.LLMatcher(info, grammar) for grammar in grammars]
         errors = [m.get_error() for m in self.matchers if m.is_error()]
         if errors:
             raise ValueError(f"grammar does not compile: {errors[0]}")
-        self.bitmask = llguidance.torch.allocate_token_bitmask(len(row_grammars), info.vocab_size)
+        self.bitmask = llguidance.torch.allocate_token_bitmask(len(grammars), info.vocab_size)
 
     def mask(self, rows: list[int], scores: torch.Tensor) -> torch.Tensor:
         # Row by row: llguidance's parallel executor was 5x slower on a busy 2-core machine.
@@ -235,10 +335,9 @@ class GrammarMask:
         masked[:, :vocab] = torch.where(allowed[:, :vocab].to(scores.device), scores[:, :vocab], float("-inf"))
         return masked
 
-    def advance(self, rows: list[int], chosen: list[int]) -> None:
-        for row, token in zip(rows, chosen):
-            if not self.matchers[row].is_stopped():
-                self.matchers[row].consume_token(token)
+    def advance(self, row: int, chosen: int) -> None:
+        if not self.matchers[row].is_stopped():
+            self.matchers[row].consume_token(chosen)
 
 
 # _BYTE_BITS[b] = the 8 bits of byte b, lowest first

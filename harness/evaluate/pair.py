@@ -84,6 +84,7 @@ class ModelRun:
 
     outputs: list[str]
     output_tokens: list[int]
+    cut_at_limit: int  # answers still running when max_new_tokens ended them
     scores: dict[str, list[float | None]]
     answer_nll: list[tuple[float, int]]
     sequence_nll: list[tuple[float, int]]
@@ -138,6 +139,7 @@ def run_model(
     return ModelRun(
         outputs=gens.outputs,
         output_tokens=gens.output_tokens,
+        cut_at_limit=sum(gens.cut),
         scores=scores,
         answer_nll=answer_nll,
         sequence_nll=sequence_nll,
@@ -248,7 +250,7 @@ def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec:
         verdict=verdict(metrics, CONFIDENCE),
         throughput={
             name: Throughput(seconds=run.batched_seconds, tokens_per_s=run.batched_tokens_per_s, tokens=sum(run.output_tokens),
-                             cut_at_limit=sum(n >= spec.max_new_tokens for n in run.output_tokens))
+                             cut_at_limit=run.cut_at_limit)
             for name, run in (("base", base), ("tuned", tuned))
         },
         latency={
