@@ -124,8 +124,9 @@ def make_batches(v: Variant, examples: list[list[int]], pad_id: int, count: int)
     return batches
 
 
-def plain_model(model_dir: Path, gradient_checkpointing: bool):
-    """The model as AutoTrain builds it for LoRA on CPU (fp32, input grads on, same LoraConfig)."""
+def plain_model(model_dir: Path, gradient_checkpointing: bool, dropout: float | None = None):
+    """The model as AutoTrain builds it for LoRA on CPU (fp32, input grads on, same LoraConfig;
+    `dropout` overrides the harness's default LoRA dropout)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import LlamaForCausalLM
@@ -139,7 +140,7 @@ def plain_model(model_dir: Path, gradient_checkpointing: bool):
     model.enable_input_require_grads()
     lora = LoraSpec()  # the harness's defaults, so both paths train the same adapter shape
     config = LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, bias="none", task_type="CAUSAL_LM", target_modules=lora.target_modules
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout if dropout is None else dropout, bias="none", task_type="CAUSAL_LM", target_modules=lora.target_modules
     )
     model = get_peft_model(model, config)
     model.train()
