@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 
 @dataclass(frozen=True)
@@ -23,18 +22,22 @@ class TokenNll:
 @dataclass(frozen=True)
 class Scored:
     """One example scored in one forward pass: the answer tokens alone, and the whole sequence
-    (prompt included, minus the first token) — the two perplexities the report shows."""
+    (prompt included, minus the first token) — the two perplexities the report shows. `sequence`
+    is None where only answers were asked for."""
 
     answer: TokenNll
-    sequence: TokenNll
+    sequence: TokenNll | None
 
 
 @torch.no_grad()
-def score_answers(model, tokenizer, inputs: list[str], answers: list[str], *, batch_size: int = 8) -> list[Scored]:
+def score_answers(model, tokenizer, inputs: list[str], answers: list[str], *, batch_size: int = 8,
+                  whole_sequence: bool = True) -> list[Scored]:
     """NLL of each `answer` after its rendered `input`, and of the whole sequence, in input order.
 
     Sequences are batched by length, so a batch pads its rows to about their own length rather
-    than to the longest sequence of the whole set (the scores do not depend on it beyond float rounding)."""
+    than to the longest sequence of the whole set (the scores do not depend on it beyond float
+    rounding). Without `whole_sequence` (validation during training) the LM head and softmax run
+    only from the batch's first answer position on: most of a sequence is prompt."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -50,17 +53,20 @@ def score_answers(model, tokenizer, inputs: list[str], answers: list[str], *, ba
             pad = tokenizer.pad_token_id
             input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids], device=device)
             attention = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids], device=device)
-            logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
-            # over rows of the flattened (position, vocabulary) matrix: 2.3x faster on CPU than over the
-            # transposed (batch, vocabulary, position) view, whose softmax runs across strided memory
-            targets = input_ids[:, 1:]
-            nll = F.cross_entropy(logits[:, :-1].flatten(0, 1), targets.flatten(), reduction="none").view_as(targets)
+            # position t predicts token t + 1: answer tokens are predicted from p_len - 1 on
+            first = 0 if whole_sequence else min(prompt_lengths) - 1
+            kept = torch.arange(first, width - 1, device=device)
+            logits = model(input_ids=input_ids, attention_mask=attention, logits_to_keep=kept).logits
+            # log-softmax straight into fp32 (no separate fp32 copy of bf16 logits), over rows of the
+            # (position, vocabulary) matrix: 2.3x faster on CPU than across the transposed layout
+            targets = input_ids[:, first + 1 :]
+            nll = -torch.log_softmax(logits, dim=-1, dtype=torch.float32).gather(-1, targets[..., None]).squeeze(-1)
             for i, row, length, p_len in zip(batch, nll, attention.sum(1).tolist(), prompt_lengths):
-                # position t predicts token t + 1: answer tokens are predicted from p_len - 1 on
-                answer_part, sequence_part = row[p_len - 1 : length - 1], row[: length - 1]
+                answer_part = row[p_len - 1 - first : length - 1 - first]
+                sequence_part = row[: length - 1] if whole_sequence else None
                 results[i] = Scored(
                     answer=TokenNll(nll=float(answer_part.sum()), tokens=answer_part.numel()),
-                    sequence=TokenNll(nll=float(sequence_part.sum()), tokens=sequence_part.numel()),
+                    sequence=None if sequence_part is None else TokenNll(nll=float(sequence_part.sum()), tokens=sequence_part.numel()),
                 )
     finally:
         model.train(was_training)

@@ -377,7 +377,7 @@ class _Recorder(TrainerCallback):
         if not self.inputs:
             return False
         started = time.perf_counter()
-        loss = mean_loss([s.answer for s in score_answers(model, self.tokenizer, self.inputs, self.answers)])
+        loss = mean_loss([s.answer for s in score_answers(model, self.tokenizer, self.inputs, self.answers, whole_sequence=False)])
         self.validation_seconds += time.perf_counter() - started
         self.valid_losses.append({"step": step, "loss": loss})
         if not math.isfinite(loss):

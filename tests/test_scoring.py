@@ -32,3 +32,10 @@ def test_scores_match_huggingface_loss_with_masked_labels():
         assert math.isclose(s.sequence.nll / s.sequence.tokens, sequence_loss, rel_tol=1e-4)
     weighted = sum(s.answer.nll for s in scored) / sum(s.answer.tokens for s in scored)
     assert math.isclose(mean_loss([s.answer for s in scored]), weighted)
+
+    # answers alone (validation): the head runs from each batch's first answer position, same numbers
+    answers_only = score_answers(model, tokenizer, prompts, answers, batch_size=2, whole_sequence=False)
+    assert all(s.sequence is None for s in answers_only)
+    for alone, both in zip(answers_only, scored):
+        assert alone.answer.tokens == both.answer.tokens
+        assert math.isclose(alone.answer.nll, both.answer.nll, rel_tol=1e-5)
