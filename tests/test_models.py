@@ -95,3 +95,32 @@ def test_a_checkpoint_of_bin_weights_has_no_parameter_count(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
     (tmp_path / "pytorch_model.bin").write_bytes(b"\0" * 16)
     assert describe_model(tmp_path)["parameters"] is None
+
+
+def test_the_gguf_import_reads_each_file_once_and_leaves_gguf_as_it_was():
+    import gguf
+
+    from harness.models import _gguf_read_once
+
+    before = gguf.GGUFReader, gguf.get_tensor_name_map
+    with _gguf_read_once():
+        assert gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2) is gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2)
+    assert (gguf.GGUFReader, gguf.get_tensor_name_map) == before
+    assert gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2) is not gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, 2)
+
+
+@pytest.mark.slow
+def test_the_embedded_model_imports_to_the_weights_transformers_reads_from_its_gguf(tmp_path, monkeypatch):
+    """Reading each GGUF file once must not change what the import writes."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from harness.models import _embedded_gguf
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path))
+    imported = load_file(resolve_model(ModelSpec()) / "model.safetensors")
+    gguf = _embedded_gguf()
+    plain = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32).state_dict()
+    assert imported.keys() <= plain.keys()
+    assert all(torch.equal(imported[name], plain[name]) for name in imported)
