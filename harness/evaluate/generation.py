@@ -28,6 +28,9 @@ from harness import progress
 
 # An answer's text -> whether generation may stop there (the metrics' `answer_is_final`).
 AnswerIsFinal = Callable[[str], bool]
+# A warm-up query's length: the prompt pass and a few decode steps meet every kernel a timed query
+# uses (a batch-1 step has one shape whatever the answer's length), so no warm-up runs a whole answer.
+WARM_UP_TOKENS = 8
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -113,9 +116,9 @@ class LatencyProfile:
 @torch.no_grad()
 def measure_latency(model, tokenizer, inputs: list[str], *, max_new_tokens: int,
                     is_final: AnswerIsFinal | None = None) -> LatencyProfile:
-    """Batch-1 latency of one model, after one warm-up query (allocations, kernel selection, caches);
+    """Batch-1 latency of one model, after a short warm-up query (allocations, kernel selection, caches);
     answers stop where `generate`'s do."""
-    _time_query(model, tokenizer, inputs[0], max_new_tokens, is_final)
+    _time_query(model, tokenizer, inputs[0], min(max_new_tokens, WARM_UP_TOKENS), is_final)
     return LatencyProfile([_time_query(model, tokenizer, text, max_new_tokens, is_final) for text in inputs])
 
 
@@ -131,7 +134,7 @@ def measure_latency_pair(peft_model, tokenizer, inputs: list[str], *, max_new_to
     profiles = {name: LatencyProfile() for name in sides}
     for side in sides.values():  # warm-up
         with side():
-            _time_query(peft_model, tokenizer, inputs[0], max_new_tokens, is_final)
+            _time_query(peft_model, tokenizer, inputs[0], min(max_new_tokens, WARM_UP_TOKENS), is_final)
     for k, text in enumerate(inputs):
         for name in ("base", "tuned") if k % 2 == 0 else ("tuned", "base"):
             with sides[name]():
