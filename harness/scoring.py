@@ -62,15 +62,15 @@ def score_answers(model, tokenizer, inputs: list[str], answers: list[str], *, ba
             targets = input_ids[:, first + 1 :]
             nll = -torch.log_softmax(logits, dim=-1, dtype=torch.float32).gather(-1, targets[..., None]).squeeze(-1)
             for i, row, length, p_len in zip(batch, nll, attention.sum(1).tolist(), prompt_lengths):
-                answer_part = row[p_len - 1 - first : length - 1 - first]
-                sequence_part = row[: length - 1] if whole_sequence else None
-                results[i] = Scored(
-                    answer=TokenNll(nll=float(answer_part.sum()), tokens=answer_part.numel()),
-                    sequence=None if sequence_part is None else TokenNll(nll=float(sequence_part.sum()), tokens=sequence_part.numel()),
-                )
+                results[i] = Scored(answer=_summed(row[p_len - 1 - first : length - 1 - first]),
+                                    sequence=_summed(row[: length - 1]) if whole_sequence else None)
     finally:
         model.train(was_training)
     return results
+
+
+def _summed(nll: torch.Tensor) -> TokenNll:
+    return TokenNll(nll=float(nll.sum()), tokens=nll.numel())
 
 
 def mean_loss(scores: list[TokenNll]) -> float:

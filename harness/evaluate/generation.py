@@ -207,14 +207,17 @@ def _greedy(model, prompts: list[list[int]], max_new_tokens: int, eos_id: int, p
 
     refill_at = max(1, batch_size // 4)
     batch: _Batch | None = None
-    chosen = torch.empty(0, dtype=torch.long)
     while waiting or batch is not None:
         free = batch_size - (batch.size if batch else 0)
         if waiting and (batch is None or (free >= refill_at and batch.can_join())):
             joining, logits = _Batch.prefill(model, [waiting.pop() for _ in range(min(free, len(waiting)))], prompts, pad_id)
             first, going = choose(joining.rows.tolist(), logits)
             joining.keep(going)
-            batch, chosen = (joining, first[going]) if batch is None else (batch.join(joining), torch.cat([chosen, first[going]]))
+            if batch is None:
+                batch, chosen = joining, first[going]
+            else:
+                batch.join(joining)
+                chosen = torch.cat([chosen, first[going]])
         if not batch.size:
             batch = None
             continue
@@ -281,14 +284,15 @@ class _Batch:
         sliding-window layer keeps its own count of tokens seen, so such a batch runs to its end."""
         return all(type(layer) is DynamicLayer for layer in self.cache.layers)
 
-    def join(self, other: _Batch) -> _Batch:
+    def join(self, other: _Batch) -> None:
+        """`other`'s rows after these, both left-padded to the longer cache."""
         width = max(self.mask.shape[1], other.mask.shape[1])
         for mine, theirs in zip(self.cache.layers, other.cache.layers):
             mine.keys = torch.cat([_left_pad(mine.keys, width, -2), _left_pad(theirs.keys, width, -2)])
             mine.values = torch.cat([_left_pad(mine.values, width, -2), _left_pad(theirs.values, width, -2)])
-        return _Batch(torch.cat([self.rows, other.rows]), self.cache,
-                      torch.cat([_left_pad(self.mask, width, -1), _left_pad(other.mask, width, -1)]),
-                      torch.cat([self.next_position, other.next_position]))
+        self.mask = torch.cat([_left_pad(self.mask, width, -1), _left_pad(other.mask, width, -1)])
+        self.rows = torch.cat([self.rows, other.rows])
+        self.next_position = torch.cat([self.next_position, other.next_position])
 
 
 def _left_pad(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
