@@ -9,25 +9,18 @@ Test and benchmark code: the product never imports it.
 
 from __future__ import annotations
 
+import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
 
-MUTANT_KINDS = (
-    "comparison_boundary",  # > <-> >=, < <-> <=
-    "equal_to_not_equal",  # = -> !=
-    "like_wildcard",  # a % dropped, or moved to the other end
-    "constant_plus_minus_1",
-    "distinct_toggled",  # DISTINCT dropped or added
-    "order_flipped",  # ASC <-> DESC
-    "limit_changed",  # LIMIT n -> n + 1, n - 1
-    "and_or_swapped",
-    "join_condition_dropped",
-)
+from harness.evaluate.sql.mutants import MUTANT_KINDS, each_node
+from harness.evaluate.sql.mutants import mutants as product_mutants
+
 REWRITE_KINDS = ("equal_to_in", "and_terms_reordered", "aliases", "column_order", "operands_swapped")
 
 
@@ -42,139 +35,24 @@ def _sql(tree: exp.Expr) -> str:
     return tree.sql(dialect="sqlite")
 
 
-def _each(tree: exp.Expr, kind: type | tuple, change: Callable[[exp.Expr], exp.Expr | None]) -> Iterator[str]:
-    """One variant per node of `kind`: a copy of the tree where only that node is changed."""
-    for index in range(len(list(tree.find_all(kind)))):
-        copy = tree.copy()
-        target = list(copy.find_all(kind))[index]
-        replacement = change(target)
-        if replacement is not None:
-            if replacement is not target:
-                target.replace(replacement)
-            yield _sql(copy)
-
-
-_BOUNDARY = {exp.GT: exp.GTE, exp.GTE: exp.GT, exp.LT: exp.LTE, exp.LTE: exp.LT}
-
-
-def _flip_boundary(node: exp.Expr) -> exp.Expr:
-    return _BOUNDARY[type(node)](this=node.this, expression=node.expression)
-
-
-def _like_variants(pattern: str) -> list[str]:
-    core = pattern.strip("%")
-    out = set()
-    if pattern.startswith("%"):
-        out.add(pattern[1:])
-    if pattern.endswith("%"):
-        out.add(pattern[:-1])
-    if pattern.startswith("%") != pattern.endswith("%"):  # one-sided: move the wildcard across
-        out.add(core + "%" if pattern.startswith("%") else "%" + core)
-    return sorted(v for v in out if v != pattern)
-
-
-def _like_mutants(tree: exp.Expr) -> Iterator[str]:
-    for index, node in enumerate(tree.find_all(exp.Like)):
-        if not (isinstance(node.expression, exp.Literal) and node.expression.is_string):
-            continue
-        for variant in _like_variants(node.expression.this):
-            copy = tree.copy()
-            list(copy.find_all(exp.Like))[index].expression.replace(exp.Literal.string(variant))
-            yield _sql(copy)
-
-
-def _constant_mutants(tree: exp.Expr) -> Iterator[str]:
-    numbers = [n for n in tree.find_all(exp.Literal) if not n.is_string and not n.find_ancestor(exp.Limit, exp.Offset)]
-    all_literals = list(tree.find_all(exp.Literal))
-    for node in numbers:
-        index = all_literals.index(node)
-        for delta in (1, -1):
-            copy = tree.copy()
-            target = list(copy.find_all(exp.Literal))[index]
-            value = float(target.this) + delta
-            target.replace(exp.Literal.number(int(value) if value.is_integer() and target.is_int else value))
-            yield _sql(copy)
-
-
-def _limit_mutants(tree: exp.Expr) -> Iterator[str]:
-    limit = tree.args.get("limit") if isinstance(tree, exp.Select) else None
-    if limit is None or not (isinstance(limit.expression, exp.Literal) and limit.expression.is_int):
-        return
-    n = int(limit.expression.this)
-    for m in (n + 1, n - 1):
-        if m >= 1:
-            copy = tree.copy()
-            copy.args["limit"].expression.replace(exp.Literal.number(m))
-            yield _sql(copy)
-
-
-def _connector_swap(node: exp.Expr) -> exp.Expr:
-    other = exp.Or if isinstance(node, exp.And) else exp.And
-    return exp.paren(other(this=node.this, expression=node.expression), copy=False)
-
-
-def _join_mutants(tree: exp.Expr) -> Iterator[str]:
-    def drop_on(join: exp.Expr) -> exp.Expr | None:
-        if join.args.get("on") is None:
-            return None
-        join.set("on", None)
-        return join
-
-    yield from _each(tree, exp.Join, drop_on)
-
-
-def _distinct_mutants(tree: exp.Expr) -> Iterator[str]:
-    if not isinstance(tree, exp.Select):
-        return
-    copy = tree.copy()
-    copy.set("distinct", None if tree.args.get("distinct") else exp.Distinct())
-    yield _sql(copy)
-    for index, _ in enumerate(tree.find_all(exp.Distinct)):  # COUNT(DISTINCT x) -> COUNT(x)
-        copy = tree.copy()
-        node = list(copy.find_all(exp.Distinct))[index]
-        if isinstance(node.parent, exp.Count) and node.expressions:
-            node.replace(node.expressions[0])
-            yield _sql(copy)
-
-
-def _order_mutants(tree: exp.Expr) -> Iterator[str]:
-    def flip(node: exp.Expr) -> exp.Expr:
-        node.set("desc", not node.args.get("desc"))
-        return node
-
-    yield from _each(tree, exp.Ordered, flip)
-
-
-def mutants(gold: str, db_path: str | Path) -> list[Variant]:
-    """Every single-point mutant of `gold`, each marked `equivalent` where the schema proves it."""
+def mutants(gold: str, schema: str | Path) -> list[Variant]:
+    """Every single-edit mutant of `gold` (`harness.evaluate.sql.mutants`), each marked
+    `equivalent` where the schema proves it; `schema` is a database file or CREATE TABLE text."""
     tree = sqlglot.parse_one(gold, read="sqlite")
-    facts = _Facts(tree, db_path)
-    generated = {
-        "comparison_boundary": _each(tree, tuple(_BOUNDARY), _flip_boundary),
-        "equal_to_not_equal": _each(tree, exp.EQ, lambda n: exp.NEQ(this=n.this, expression=n.expression)),
-        "like_wildcard": _like_mutants(tree),
-        "constant_plus_minus_1": _constant_mutants(tree),
-        "distinct_toggled": _distinct_mutants(tree),
-        "order_flipped": _order_mutants(tree),
-        "limit_changed": _limit_mutants(tree),
-        "and_or_swapped": _each(tree, exp.Connector, _connector_swap),
-        "join_condition_dropped": _join_mutants(tree),
-    }
-    original = _sql(tree)
-    out = []
-    for kind, sqls in generated.items():
-        for sql in dict.fromkeys(sqls):
-            if sql != original:
-                out.append(Variant(kind, sql, facts.proves_equivalent(kind)))
-    return out
+    facts = _Facts(tree, schema)
+    return [Variant(m.kind, m.sql, facts.proves_equivalent(m.kind)) for m in product_mutants(tree)]
 
 
 class _Facts:
     """What the schema says about the gold: primary keys, one-row results."""
 
-    def __init__(self, tree: exp.Expr, db_path: str | Path) -> None:
+    def __init__(self, tree: exp.Expr, schema: str | Path) -> None:
         self.tree = tree
-        conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
+        if isinstance(schema, Path) or not re.search(r"\bcreate\s+table\b", schema, re.IGNORECASE):
+            conn = sqlite3.connect(f"file:{Path(schema).resolve()}?mode=ro", uri=True)
+        else:
+            conn = sqlite3.connect(":memory:")
+            conn.executescript(schema)
         try:
             self.primary_keys = {
                 name.lower(): {r[1].lower() for r in conn.execute(f'PRAGMA table_info("{name}")') if r[5]}
@@ -262,11 +140,11 @@ def rewrites(gold: str) -> list[Variant]:
     def reorder(node: exp.Expr) -> exp.Expr | None:
         return type(node)(this=node.expression, expression=node.this) if isinstance(node, exp.And) else None
 
-    add("equal_to_in", _each(tree, exp.EQ, to_in))
-    add("and_terms_reordered", _each(tree, exp.Connector, reorder))
+    add("equal_to_in", each_node(tree, exp.EQ, to_in))
+    add("and_terms_reordered", each_node(tree, exp.Connector, reorder))
     add("aliases", _aliased(tree))
     add("column_order", _columns_reversed(tree))
-    add("operands_swapped", _each(tree, tuple(_MIRROR), _mirror))
+    add("operands_swapped", each_node(tree, tuple(_MIRROR), _mirror))
     return out
 
 
