@@ -249,6 +249,15 @@ class Throughput(_Record):
     cut_at_limit: int | None = None
 
 
+class ExecutionBasis(StrEnum):
+    """How an example's SQL execution verdict was reached."""
+
+    REAL_DATABASE = "real database + neighbours"
+    SCHEMA_SUITE = "distilled test suite from CREATE TABLE text"
+    UNINFORMATIVE = "could not test (the gold is uninformative on every generated database)"
+    NO_SCHEMA = "none (no database or schema)"
+
+
 class Decoding(_Record):
     strategy: Literal["greedy", "constrained"] = "greedy"  # constrained: greedy held to a per-example grammar
     max_new_tokens: int

@@ -28,7 +28,7 @@ def execution_match_subset(pred: str, gold: str, db_path: str | Path) -> bool:
     return bool(execute(pred, gold, dbs).match_subset)
 
 
-def suite_execution_match(pred: str, gold: str, schema: str, *, n_dbs: int = 5) -> bool:
-    """`execution_match` for a CREATE-TABLE-only schema: agree on all `n_dbs` generated databases."""
-    dbs = Databases.from_schema(schema, gold, n_dbs=n_dbs, seed=0, timeout_s=TIMEOUT_S, max_rows=MAX_ROWS)
-    return bool(execute(pred, gold, dbs).match)
+def suite_execution_match(pred: str, gold: str, schema: str) -> bool:
+    """`execution_suite` for a CREATE-TABLE-only schema: agree on every database of its distilled suite."""
+    dbs = Databases.from_schema(schema, gold, seed=0, timeout_s=TIMEOUT_S, max_rows=MAX_ROWS)
+    return bool(execute(pred, gold, dbs).suite)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from enum import StrEnum
 
 from harness.data.records import Example
 
@@ -19,6 +20,11 @@ class Metric(abc.ABC):
     @abc.abstractmethod
     def score(self, prediction: str, example: Example) -> dict[str, float | None]:
         """Scores for one model output; keys are stable metric names (e.g. "execution_match")."""
+
+    def judged_by(self, example: Example) -> StrEnum | None:
+        """How this metric reached its verdict on `example` (e.g. which databases it ran on), for
+        the report to count per set; None when it judges every example the same way."""
+        return None
 
     def answer_is_final(self, prediction: str) -> bool:
         """True once no continuation of `prediction` can change its scores: generation may stop there.

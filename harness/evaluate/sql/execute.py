@@ -8,15 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlglot import exp
-
 from harness.evaluate.sandbox import QueryResult, run_on_connection, run_query
 from harness.evaluate.sql import neighbours, testsuite
 from harness.evaluate.sql.compare import DEFAULT_TOLERANCE, Tolerance, has_top_level_order_by, results_match
+from harness.evaluate.sql.determined import Runner, result_is_determined
 from harness.evaluate.sql.extract import split_statements
 from harness.evaluate.sql.parse import parse_with_values
+from harness.results import ExecutionBasis
 
-Runner = Callable[..., QueryResult]  # (sql, *, reverse_unordered=False) -> result
 EXECUTION_KEYS = ("executable", "execution_match", "execution_match_subset", "execution_suite")
 
 
@@ -24,13 +23,15 @@ EXECUTION_KEYS = ("executable", "execution_match", "execution_match_subset", "ex
 class Databases:
     """Where one example's SQL runs, with gold results cached (base and tuned share the gold).
 
-    `runners` are the databases `execution_match` judges on: a real file, or the databases
-    generated from a CREATE TABLE schema. `neighbours` are the extra databases only the
-    test-suite verdict `execution_suite` adds (see `neighbours.py`).
+    `runners` are the databases `execution_match` judges on: a real file, or the first database
+    of a suite distilled from CREATE TABLE text. `neighbours` are the extra databases only the
+    test-suite verdict `execution_suite` adds (`neighbours.py` for a real file, the rest of the
+    suite for a schema). `basis` says which; an UNINFORMATIVE one judges nothing.
     """
 
     runners: list[Runner]
     neighbours: list[Runner] = field(default_factory=list)
+    basis: ExecutionBasis = ExecutionBasis.REAL_DATABASE
     gold_results: dict[str, list[QueryResult]] = field(default_factory=dict)
     gold_determined: dict[str, list[bool]] = field(default_factory=dict)
 
@@ -56,13 +57,22 @@ class Databases:
 
     @classmethod
     def from_schema(
-        cls, schema: str, gold: str, *, n_dbs: int, seed: int, timeout_s: float, max_rows: int
+        cls, schema: str, gold: str, *, seed: int, timeout_s: float, max_rows: int, cache: testsuite.SuiteCache | None = None
     ) -> Databases:
-        """Test-suite databases for `schema`, seeded with the constants of every gold alternative."""
-        connections = testsuite.build_databases(schema, _gold_trees(gold), n_dbs=n_dbs, seed=seed)
-        return cls(
-            [functools.partial(run_on_connection, c, timeout_s=timeout_s, max_rows=max_rows) for c in connections]
-        )
+        """The distilled test suite for `schema` and `gold` (`testsuite.py`): its first database is
+        the one `execution_match` judges on, the others are the suite's further databases. Raises
+        SchemaError."""
+        suite = cache.load(schema, gold, seed) if cache is not None else None
+        if suite is None:
+            suite = testsuite.distil(schema, gold, seed=seed, timeout_s=timeout_s, max_rows=max_rows)
+            if cache is not None:
+                cache.save(schema, gold, seed, suite)
+        runners = [
+            functools.partial(run_on_connection, c, timeout_s=timeout_s, max_rows=max_rows)
+            for c in testsuite.open_suite(schema, suite)
+        ]
+        basis = ExecutionBasis.SCHEMA_SUITE if suite.judges else ExecutionBasis.UNINFORMATIVE
+        return cls(runners[:1], runners[1:], basis=basis)
 
     @property
     def every(self) -> list[Runner]:
@@ -75,76 +85,17 @@ class Databases:
         return self.gold_results[sql]
 
     def determined(self, sql: str) -> list[bool]:
-        """Per neighbour: whether the gold's result there is fixed by the query itself.
-
-        Not so when it depends on unspecified row order: LIMIT without ORDER BY (the result
-        changes when SQLite scans tables backwards), or ORDER BY with ties that decide which
-        rows are kept or in what order they come. A correct answer could return another result
-        there, so such a neighbour cannot judge this gold.
-        """
+        """Per neighbour: whether the gold's result there is fixed by the query (`determined.py`)."""
         if sql not in self.gold_determined:
-            ordered = has_top_level_order_by(sql)
             results = self.gold(sql)[len(self.runners) :]
             self.gold_determined[sql] = [
-                result.ok
-                and results_match(result, run(sql, reverse_unordered=True), ordered=ordered)
-                and (not ordered or _ties_resolved(sql, run))
-                for run, result in zip(self.neighbours, results)
+                result_is_determined(sql, result, run) for run, result in zip(self.neighbours, results)
             ]
         return self.gold_determined[sql]
 
 
 def _gold_trees(gold: str) -> list:
     return [t for t in map(parse_with_values, split_statements(gold)) if t is not None]
-
-
-def _ties_query(sql: str) -> tuple[str, int, int | None, int] | None:
-    """`sql` without LIMIT/OFFSET and with its ORDER BY keys appended to the output, plus
-    (number of output columns, limit, offset); None when the query is not a plain SELECT."""
-    tree = parse_with_values(sql)
-    order = tree.args.get("order") if isinstance(tree, exp.Select) else None
-    if order is None:
-        return None
-    outputs = tree.expressions
-    aliases = {e.alias: e.this for e in outputs if isinstance(e, exp.Alias)}
-    keys = []
-    for ordered in order.expressions:
-        key = ordered.this
-        if isinstance(key, exp.Literal) and key.is_int and 0 < int(key.this) <= len(outputs):
-            key = outputs[int(key.this) - 1].unalias()
-        elif isinstance(key, exp.Column) and not key.table and key.name in aliases:
-            key = aliases[key.name]
-        keys.append(key.copy())
-    limit, offset = tree.args.get("limit"), tree.args.get("offset")
-    limit_n = _int_literal(limit.expression) if limit is not None else None
-    offset_n = _int_literal(offset.expression) if offset is not None else 0
-    if (limit is not None and limit_n is None) or offset_n is None:
-        return None
-    probe = tree.copy()
-    probe.set("limit", None)
-    probe.set("offset", None)
-    probe.set("expressions", [e.copy() for e in outputs] + keys)
-    return probe.sql(dialect="sqlite"), len(outputs), limit_n, offset_n
-
-
-def _int_literal(node: exp.Expr | None) -> int | None:
-    return int(node.this) if isinstance(node, exp.Literal) and node.is_int else None
-
-
-def _ties_resolved(sql: str, run: Runner) -> bool:
-    """No returned row has an ORDER BY tie with a row that differs from it (kept or not)."""
-    probe = _ties_query(sql)
-    if probe is None:
-        return True  # compound or unusual query: only the reverse-scan check applies
-    probe_sql, width, limit, offset = probe
-    result = run(probe_sql)
-    if not result.ok:
-        return True
-    outputs_by_key: dict[tuple, set[tuple]] = {}
-    for row in result.rows:
-        outputs_by_key.setdefault(row[width:], set()).add(row[:width])
-    window = result.rows[offset:] if limit is None else result.rows[offset : offset + limit]
-    return all(len(outputs_by_key[row[width:]]) == 1 for row in window)
 
 
 @dataclass(frozen=True)
@@ -168,12 +119,14 @@ def execute(pred: str, gold: str, dbs: Databases, tol: Tolerance = DEFAULT_TOLER
     generated suite). `suite`: `match` and they also agree on every neighbour, skipping
     neighbours where the gold's own result is not determined (`Databases.determined`), so
     `suite` never accepts what `match` rejects. Gold alternatives that fail on some `runners` database are
-    ignored; when none is usable the verdicts are None (the example cannot be judged).
+    ignored; when none is usable, or the suite is uninformative, the verdicts are None (the example
+    cannot be judged).
     """
     pred_results = [run(pred) for run in dbs.every]
     n_runners = len(dbs.runners)
     everywhere = list(range(n_runners))
-    usable = [g for g in split_statements(gold) if all(r.ok for r in dbs.gold(g)[:n_runners])]
+    judged = dbs.basis is not ExecutionBasis.UNINFORMATIVE
+    usable = [g for g in split_statements(gold) if judged and all(r.ok for r in dbs.gold(g)[:n_runners])]
 
     def agrees(sql: str, where: list[int], subset: bool) -> bool:
         ordered, golds = has_top_level_order_by(sql), dbs.gold(sql)

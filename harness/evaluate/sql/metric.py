@@ -6,6 +6,7 @@ import re
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from harness.data.records import Example
@@ -17,7 +18,9 @@ from harness.evaluate.sql.extract import answer_is_final, extract_sql
 from harness.evaluate.sql.normalize import exact_match
 from harness.evaluate.sql.outcome import classify, one_hot
 from harness.evaluate.sql.parse import parses
+from harness.evaluate.sql.schema import SchemaError
 from harness.evaluate.sql.structure import structural_match
+from harness.results import ExecutionBasis
 
 _CREATE_TABLE = re.compile(r"\bcreate\s+table\b", re.IGNORECASE)
 
@@ -28,10 +31,13 @@ class SqlMetric(Metric):
     The database is `example.meta["db_path"]` when present: `execution_match` judges on it
     alone, `execution_suite` (the headline) also on `n_neighbours` neighbour databases derived
     from it and the gold (`neighbours.py`). Else, when `example.meta["schema"]` holds CREATE
-    TABLE text, both judge on `n_test_dbs` generated databases (`testsuite.py`). Else the
-    execution keys are None. Every answer also gets one `outcome_*` class (`outcome.py`).
-    Neighbour copies are cached per database file, planted rows and gold results per
-    (file, gold), so base and tuned answers to the same example cost one build.
+    TABLE text, on a test suite distilled from the schema and the gold (`testsuite.py`):
+    `execution_match` on its first database, `execution_suite` on all of them; where the gold
+    is uninformative on every generated database, both are None. Else the execution keys are
+    None. `judged_by` says which of these an example got. Every answer also gets one
+    `outcome_*` class (`outcome.py`). Neighbour copies are cached per database file, planted
+    rows, suites and gold results per (source, gold), so base and tuned answers to the same
+    example cost one build; `suite_cache` keeps distilled suites on disk for later runs.
     Not thread-safe (caches and SQLite connections are per instance).
     """
 
@@ -44,16 +50,16 @@ class SqlMetric(Metric):
         abs_tol: float = ABS_TOL,
         timeout_s: float = 2.0,
         max_rows: int = 10_000,
-        n_test_dbs: int = 5,
         n_neighbours: int = neighbours.N_NEIGHBOURS,
         seed: int = 0,
         cache_size: int = 1024,
         files_cached: int = 8,
+        suite_cache: Path | None = None,
     ) -> None:
         self.tol = Tolerance(float_tol, abs_tol)
         self.timeout_s = timeout_s
         self.max_rows = max_rows
-        self.n_test_dbs = n_test_dbs
+        self.suite_cache = testsuite.SuiteCache(suite_cache) if suite_cache is not None else None
         self.n_neighbours = n_neighbours
         self.seed = seed
         self._databases: _Lru[tuple, Databases | None] = _Lru(cache_size)
@@ -76,6 +82,10 @@ class SqlMetric(Metric):
             outcome = classify(pred, run.pred_results, run.suite)
         return {k: None if v is None else float(v) for k, v in scores.items()} | one_hot(outcome)
 
+    def judged_by(self, example: Example) -> ExecutionBasis:
+        dbs = self._databases_for(example)
+        return ExecutionBasis.NO_SCHEMA if dbs is None else dbs.basis
+
     def answer_is_final(self, prediction: str) -> bool:
         return answer_is_final(prediction)  # every score reads only extract_sql(prediction)
 
@@ -96,8 +106,8 @@ class SqlMetric(Metric):
             bases = self._neighbours.get(source, self._build_neighbours)
             return Databases.with_neighbours(source, gold, bases, **options)
         try:
-            return Databases.from_schema(source, gold, n_dbs=self.n_test_dbs, **options)
-        except testsuite.SchemaError:
+            return Databases.from_schema(source, gold, cache=self.suite_cache, **options)
+        except SchemaError:
             return None  # schema does not build in SQLite: execution cannot be judged
 
     def _build_neighbours(self, db_path: str) -> list[neighbours.Neighbour]:

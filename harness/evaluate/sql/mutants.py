@@ -10,11 +10,13 @@ then tells them apart, which is harmless here and set aside by the benchmark.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
+
+from harness.evaluate.sql.schema import Table
 
 MUTANT_KINDS = (
     "comparison_boundary",  # > <-> >=, < <-> <=
@@ -29,7 +31,9 @@ MUTANT_KINDS = (
     "join_condition_dropped",
     "aggregate_swapped",  # MIN <-> MAX, SUM <-> AVG, COUNT(x) -> COUNT(DISTINCT x)
     "set_operation_swapped",  # INTERSECT / UNION / EXCEPT into one another
+    "column_swapped",  # a column -> another column of its table; COUNT(*) -> COUNT(column) (needs the schema)
 )
+_SWAPS_PER_COLUMN = 4  # other columns tried in place of one column reference
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,34 @@ def _set_operation_mutants(tree: exp.Expr) -> Iterator[str]:
         yield from each_node(tree, _SET_OPERATIONS, into)
 
 
+def _column_mutants(tree: exp.Expr, tables: Sequence[Table]) -> Iterator[str]:
+    """Each column reference replaced by other columns of the table it names (or of the only
+    table in the query), and COUNT(*) by COUNT(column), which differs where the column is NULL."""
+    columns = {t.name.lower(): [c.name for c in t.columns] for t in tables}
+    aliases = {t.alias_or_name.lower(): t.name.lower() for t in tree.find_all(exp.Table)}
+    only = next(iter(aliases.values())) if len(set(aliases.values())) == 1 else None
+
+    def others(column: exp.Column) -> list[str]:
+        table = aliases.get(column.table.lower()) if column.table else only
+        names = columns.get(table or "", [])
+        return [n for n in names if n.lower() != column.name.lower()][:_SWAPS_PER_COLUMN]
+
+    for index, column in enumerate(list(tree.find_all(exp.Column))):
+        for name in others(column):
+            copy = tree.copy()
+            list(copy.find_all(exp.Column))[index].set("this", exp.to_identifier(name, quoted=True))
+            yield _sql(copy)
+    if only is not None:
+        for name in columns.get(only, [])[:_SWAPS_PER_COLUMN]:
+            yield from each_node(
+                tree,
+                exp.Count,
+                lambda n, name=name: (
+                    exp.Count(this=exp.column(name, quoted=True)) if isinstance(n.this, exp.Star) else None
+                ),
+            )
+
+
 _GENERATORS: dict[str, Callable[[exp.Expr], Iterator[str]]] = {
     "comparison_boundary": lambda t: each_node(t, tuple(_BOUNDARY), _flip_boundary),
     "equal_to_not_equal": lambda t: each_node(t, exp.EQ, lambda n: exp.NEQ(this=n.this, expression=n.expression)),
@@ -212,13 +244,15 @@ _GENERATORS: dict[str, Callable[[exp.Expr], Iterator[str]]] = {
 }
 
 
-def mutants(gold: str | exp.Expr) -> list[Mutant]:
-    """Every single-edit mutant of `gold` (SQL text or a parsed tree), each once, never the gold itself."""
+def mutants(gold: str | exp.Expr, tables: Sequence[Table] = ()) -> list[Mutant]:
+    """Every single-edit mutant of `gold` (SQL text or a parsed tree), each once, never the gold
+    itself; `column_swapped` ones only where the schema's `tables` are given."""
     tree = sqlglot.parse_one(gold, read="sqlite") if isinstance(gold, str) else gold
     original = _sql(tree)
     out, seen = [], {original}
+    generators = {**_GENERATORS, "column_swapped": lambda t: _column_mutants(t, tables)}
     for kind in MUTANT_KINDS:
-        for sql in _GENERATORS[kind](tree):
+        for sql in generators[kind](tree):
             if sql not in seen:
                 seen.add(sql)
                 out.append(Mutant(kind, sql))

@@ -25,9 +25,7 @@ identical data. Like any test suite this can only refute equivalence, never prov
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import random
-import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,15 +34,20 @@ from pathlib import Path
 from sqlglot import exp
 
 from harness.evaluate.sandbox import QueryResult, harden, run_on_connection
-from harness.evaluate.sql.testsuite import Column, Table, extract_constants, quote_identifier, read_tables
+from harness.evaluate.sql.schema import (
+    DATE,
+    Column,
+    Table,
+    extract_constants,
+    neighbour_values,
+    quote_identifier,
+    read_tables,
+)
 
 N_NEIGHBOURS = 4
 _PERTURBATIONS = ((), ("drop",), ("duplicate",), ("drop", "duplicate"))  # by neighbour index, cycled
 _DROP_SHARE, _DUPLICATE_SHARE = 0.3, 0.3
-_MAX_FILLED_WILDCARDS = 3  # a LIKE pattern with more `%` gets 2**3 fills, the rest stay empty
 _ADOPTION_DEPTH = 2
-_EPSILON = 0.001  # beside a constant in a column of reals: `x > 7` vs `x >= 7.5`
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True)
@@ -62,33 +65,6 @@ class Neighbour:
     conn: sqlite3.Connection
     tables: list[Table]
     foreign_keys: list[ForeignKey]
-
-
-def _neighbour_values(value: str | float, like: bool) -> list:
-    """The constant and its neighbours (see module docstring), before column-kind filtering."""
-    if not isinstance(value, str):
-        return [value + d for d in (-1, -0.5, -_EPSILON, 0, _EPSILON, 0.5, 1)]
-    if like:
-        parts = value.split("%")
-        fills = {""}
-        for i, part in enumerate(parts[1:]):
-            options = ("", "zz") if i < _MAX_FILLED_WILDCARDS else ("",)
-            fills = {f + o + part for f in fills for o in options}
-        fills = {parts[0] + f for f in fills}
-        core = value.replace("%", "")
-        return [f.replace("_", "y") for f in sorted(fills)] + _string_neighbours(core.replace("_", "y"))
-    return _string_neighbours(value)
-
-
-def _string_neighbours(text: str) -> list[str]:
-    out = [text, "zz" + text, text + "zz", "zz" + text + "zz", text.swapcase(), text[:-1]]
-    if _DATE.match(text):
-        try:
-            day = dt.date.fromisoformat(text)
-        except ValueError:
-            return out
-        out += [(day + dt.timedelta(days=d)).isoformat() for d in (-1, 1)]
-    return out
 
 
 def _fits(kind: str, value: object) -> bool:
@@ -244,7 +220,7 @@ class _Planter:
         self.tables = {t.name: t for t in neighbour.tables}
         self.keys = neighbour.foreign_keys
         self.parents = {(k.table, k.column): k for k in self.keys}
-        self.values = extract_constants(gold_trees, _neighbour_values).by_column
+        self.values = extract_constants(gold_trees, neighbour_values).by_column
         self.exact = extract_constants(gold_trees, lambda value, like: [value]).by_column
         self.grouped = {c.name.lower() for t in gold_trees for g in t.find_all(exp.Group) for c in g.find_all(exp.Column)}
         self.makers: dict[str, _KeyMaker] = {}
@@ -329,7 +305,7 @@ class _Planter:
             elif (
                 c.kind == "text"
                 and isinstance(out[j], str)
-                and not _DATE.match(out[j])
+                and not DATE.match(out[j])
                 and (c.name.lower() in self.grouped or not self.exact.get(c.name.lower()))
             ):
                 out[j] = f"zz fresh {len(self.rows)}"

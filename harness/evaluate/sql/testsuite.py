@@ -1,142 +1,274 @@
-"""Random databases for execution match when a dataset gives only CREATE TABLE statements.
+"""Distilled test suites for schema-only examples (Zhong, Yu & Klein, EMNLP 2020).
 
-Test-suite accuracy (Zhong, Yu & Klein, EMNLP 2020): instead of one real database, build several
-small random ones from the schema and call a prediction correct only if its result equals the
-gold result on ALL of them (the comparison itself is `sql.execution_scores`). A single random
-database would let wrong queries pass by luck (`x > 5` and `x >= 5` agree unless some row has
-x = 5), so the constants of the gold query are planted in the data: every literal compared
-with a column (`x > 5`, `name = 'Bob'`, `IN`, `BETWEEN`, `LIKE`) is inserted into that column,
-numbers together with their neighbours (4, 5, 6), and all literals are sprinkled into columns of
-a matching type. Values come from small pools so duplicates, NULLs and join partners occur.
+When a row gives only CREATE TABLE text, execution accuracy needs databases we make. One random
+database lets wrong SQL pass by luck (`x > 5` and `x >= 5` agree unless some row has x = 5), and
+a gold that returns nothing there agrees with every other query that returns nothing. So, per
+(schema, gold, seed):
 
-This APPROXIMATES semantic equivalence: two different queries can agree on every generated
-database (a test suite can only refute equivalence, never prove it), and a correct query can
-disagree with a gold whose result depends on unspecified behaviour (LIMIT without ORDER BY over
-ties). Databases depend only on (schema, gold, seed, index), never on the prediction, so base
-and tuned models are judged on identical data.
+1. **Candidates.** Many small databases are generated. Foreign keys (declared, or implied by the
+   gold's join conditions) take their parent's key values, so joins find partners. Values come
+   from the gold's constants and the values just beside them (`schema.neighbour_values`), NULL,
+   duplicates and small random pools; row counts, pool sizes and NULL rates vary from candidate
+   to candidate, and some candidates group rows in blocks sized just below, at and above the
+   gold's COUNT thresholds, so GROUP BY/HAVING and ORDER BY ... LIMIT have something to decide.
+2. **Informative only.** A candidate on which the gold's result is empty, all NULL, a lone row of
+   zeros (COUNT = 0) or not fixed by the query (`determined.py`: LIMIT over ties, order left
+   open) is discarded.
+3. **Distilled.** The gold's single-edit mutants (`mutants.py`) run on every kept candidate; a
+   greedy set cover picks the fewest candidates that tell every mutant any candidate can tell
+   from the gold, then the candidates whose gold results differ most, up to `MIN_SUITE`.
+
+When no candidate is informative the example is *uninformative*: its execution verdicts are None
+and it is counted, never passed because both sides returned nothing. A suite depends only on
+(schema, gold, seed), never on a prediction, so base and tuned are judged on identical data;
+`SuiteCache` keeps it on disk so trials and re-runs share it. Like any test suite it can only
+refute equivalence, never prove it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
+import json
 import random
 import sqlite3
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from sqlglot import exp
 
-from harness.evaluate.sandbox import harden
-from harness.evaluate.sql.parse import COMPARISONS
+from harness.evaluate.sandbox import QueryResult, harden, run_on_connection
+from harness.evaluate.sql.compare import has_top_level_order_by, results_match
+from harness.evaluate.sql.determined import result_is_determined
+from harness.evaluate.sql.extract import split_statements
+from harness.evaluate.sql.mutants import mutants
+from harness.evaluate.sql.neighbours import ForeignKey, read_foreign_keys
+from harness.evaluate.sql.parse import parse_with_values
+from harness.evaluate.sql.schema import (
+    Column,
+    Table,
+    create_schema,
+    extract_constants,
+    neighbour_values,
+    quote_identifier,
+)
 
-_ROWS_PER_TABLE = (3, 12)  # rows per table in one database, drawn uniformly
-_P_NULL, _P_PLANTED, _P_LOOSE = 0.1, 0.4, 0.1  # chance a cell is NULL / a column's constant / any constant
+VERSION = 1  # bump when generation or distillation changes: cached suites of another version are rebuilt
+MAX_CANDIDATES = 256
+MIN_INFORMATIVE = 8  # informative candidates to see before stopping once every mutant is told apart
+ENOUGH_INFORMATIVE = 32  # informative candidates after which mutants no candidate told apart are given up
+MIN_SUITE = 4
+_MAX_ROWS = 48
+_ODD_CELL_SHARE = 0.2  # in a block candidate, cells that leave the column's one value
 _WORDS = ("alpha", "beta", "gamma", "delta", "Alpha", "omega", "x", "New York")
-# Two ways to instantiate a LIKE/GLOB pattern: wildcards matching nothing / something.
-_PATTERN_FILLS = (
-    str.maketrans({"%": "", "*": "", "_": "x", "?": "x"}),
-    str.maketrans({"%": "zz", "*": "zz", "_": "y", "?": "y"}),
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one candidate is drawn."""
+
+    rows: tuple[int, int]  # rows per table, drawn uniformly
+    pool: int  # random values per column besides the gold's constants
+    null_share: float
+    constant_share: float  # chance each of a column's gold-derived values is in this candidate's pool
+    exact_share: float  # chance a cell takes one of the gold's own constants for its column
+    blocks: bool = False  # rows grouped in blocks sized around the gold's COUNT thresholds
+
+
+_PROFILES = (
+    Profile((1, 4), pool=1, null_share=0.0, constant_share=0.6, exact_share=0.5),
+    Profile((3, 8), pool=2, null_share=0.1, constant_share=0.5, exact_share=0.3),
+    Profile((2, 6), pool=3, null_share=0.0, constant_share=0.8, exact_share=0.5, blocks=True),
+    Profile((6, 16), pool=4, null_share=0.2, constant_share=0.4, exact_share=0.2),
 )
 
 
-
-class SchemaError(ValueError):
-    """The schema text does not build in SQLite (or defines no table)."""
-
-
 @dataclass(frozen=True)
-class Column:
-    name: str
-    kind: str  # integer | real | text | date | bool, from SQLite's type-affinity rules
-    nullable: bool
-    primary_key: int = 0  # position in the primary key (1, 2, ...), 0 when not part of it
+class Suite:
+    """The distilled databases of one (schema, gold, seed), as the rows of each table."""
+
+    databases: tuple[tuple[tuple[str, tuple[tuple, ...]], ...], ...]  # per database: (table, rows)
+    candidates: int  # candidates generated
+    informative: int  # of those, the ones the gold was informative on
+    mutants: int
+    told_apart: int  # mutants at least one suite database tells from the gold
+
+    @property
+    def judges(self) -> bool:
+        """False when the gold was uninformative on every candidate: nothing can be judged."""
+        return bool(self.databases)
+
+    def to_json(self) -> str:
+        return json.dumps({"version": VERSION, **self.__dict__})
+
+    @classmethod
+    def from_json(cls, text: str) -> Suite | None:
+        data = json.loads(text)
+        if data.pop("version", None) != VERSION:
+            return None
+        databases = tuple(tuple((table, tuple(map(tuple, rows))) for table, rows in db) for db in data.pop("databases"))
+        return cls(databases=databases, **data)
 
 
-@dataclass(frozen=True)
-class Table:
-    name: str
-    columns: tuple[Column, ...]
+class SuiteCache:
+    """Suites on disk, one JSON file per (schema, gold, seed); unreadable or stale files are rebuilt."""
 
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
 
-@dataclass
-class Constants:
-    """Literals of the gold query: per compared column (lower-case name), and all of them."""
+    def path(self, schema: str, gold: str, seed: int) -> Path:
+        key = hashlib.sha256(json.dumps([VERSION, schema, gold, seed]).encode()).hexdigest()[:32]
+        return self.folder / f"{key}.json"
 
-    by_column: dict[str, list] = field(default_factory=lambda: defaultdict(list))
-    loose: list = field(default_factory=list)
-
-
-def _literal_value(literal: exp.Literal) -> str | int | float:
-    """The Python value of a literal; a number under a unary minus is negated."""
-    if literal.is_string:
-        return literal.this
-    for convert in (int, float):
-        try:
-            number = convert(literal.this)
-        except ValueError:
-            continue
-        return -number if isinstance(literal.parent, exp.Neg) else number
-    return literal.this  # e.g. a hex literal: plant its text
-
-
-def _planted_values(value: str | float, like: bool) -> list:
-    """What to insert for one constant: numbers with neighbours, LIKE/GLOB patterns instantiated."""
-    if isinstance(value, str):
-        if like:
-            return [value.translate(table) for table in _PATTERN_FILLS]
-        return [value]
-    return [value - 1, value, value + 1]
-
-
-def extract_constants(
-    trees: Iterable[exp.Expr], planted_values: Callable[[str | float, bool], list] = _planted_values
-) -> Constants:
-    """Constants of the (parsed) gold alternatives, each expanded by `planted_values(value, like)`.
-
-    LIMIT/OFFSET counts are not data, so skipped.
-    """
-    constants = Constants()
-    for tree in trees:
-        for literal in tree.find_all(exp.Literal):
-            if literal.find_ancestor(exp.Limit, exp.Offset, exp.Fetch):
-                continue
-            node = literal.parent if isinstance(literal.parent, exp.Neg) else literal
-            like = isinstance(node.parent, (exp.Like, exp.ILike, exp.Glob))
-            planted = planted_values(_literal_value(literal), like)
-            constants.loose.extend(planted)
-            column = _compared_column(node)
-            if column:
-                constants.by_column[column].extend(planted)
-    return constants
-
-
-def _compared_column(node: exp.Expr) -> str | None:
-    """Lower-case name of the column `node` is compared with (`col = node`, `col IN (.., node)`)."""
-    parent = node.parent
-    if isinstance(parent, COMPARISONS):
-        other = parent.this if node is parent.expression else parent.expression
-    elif isinstance(parent, (exp.In, exp.Between)) and node is not parent.this:
-        other = parent.this
-    else:
+    def load(self, schema: str, gold: str, seed: int) -> Suite | None:
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+            return Suite.from_json(self.path(schema, gold, seed).read_text(encoding="utf-8"))
         return None
-    if isinstance(other, exp.AggFunc) and isinstance(other.this, exp.Column):
-        other = other.this  # `MAX(fee) < 590` plants 590 into fee
-    return other.name.lower() if isinstance(other, exp.Column) else None
+
+    def save(self, schema: str, gold: str, seed: int, suite: Suite) -> None:
+        path = self.path(schema, gold, seed)
+        with contextlib.suppress(OSError):  # a read-only cache only costs a rebuild next time
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{random.getrandbits(32):08x}.tmp")
+            tmp.write_text(suite.to_json(), encoding="utf-8")
+            tmp.replace(path)
 
 
-def column_kind(declared_type: str) -> str:
-    """SQLite affinity of a declared type (datatype3.html §3.1), refined for dates and booleans."""
-    t = declared_type.upper()
-    if "INT" in t:
-        return "integer"
-    if any(s in t for s in ("CHAR", "CLOB", "TEXT")) or "BLOB" in t or not t:
-        return "text"
-    if any(s in t for s in ("REAL", "FLOA", "DOUB")):
-        return "real"
-    if "DATE" in t or "TIME" in t:
-        return "date"
-    return "bool" if "BOOL" in t else "real"  # NUMERIC, DECIMAL, ...
+def informative(result: QueryResult) -> bool:
+    """Whether a gold result can tell queries apart: some row, some value, not a lone row of zeros."""
+    if not result.ok or not result.rows:
+        return False
+    values = [v for row in result.rows for v in row]
+    if all(v is None for v in values):
+        return False
+    return not (len(result.rows) == 1 and all(v is None or (isinstance(v, (int, float)) and v == 0) for v in values))
+
+
+def distil(schema: str, gold: str, *, seed: int = 0, timeout_s: float = 2.0, max_rows: int = 10_000) -> Suite:
+    """The distilled suite for `schema` and `gold` (`;`-separated alternatives: the first that runs
+    on a candidate decides what is informative there; every alternative's mutants are told apart).
+    Raises SchemaError."""
+    golds = split_statements(gold)
+    gold_trees = [t for t in map(parse_with_values, golds) if t is not None]
+    generator = _Generator(schema, gold_trees)
+    wrong = list(dict.fromkeys(m.sql for tree in gold_trees for m in mutants(tree, generator.tables)))
+    kept: list[_Candidate] = []
+    tried = 0
+    for index in range(MAX_CANDIDATES):
+        tried += 1
+        rng = random.Random(f"{seed}:{index}:{gold}")
+        conn = generator.database(_PROFILES[index % len(_PROFILES)], rng)
+        try:
+            candidate = _judge(conn, golds, wrong, timeout_s, max_rows)
+        finally:
+            conn.close()
+        if candidate is None:
+            continue
+        kept.append(candidate)
+        told = set().union(*(c.told_apart for c in kept))
+        if (len(kept) >= MIN_INFORMATIVE and len(told) == len(wrong)) or len(kept) >= ENOUGH_INFORMATIVE:
+            break
+    chosen = _cover(kept)
+    return Suite(
+        databases=tuple(c.rows for c in chosen),
+        candidates=tried,
+        informative=len(kept),
+        mutants=len(wrong),
+        told_apart=len(set().union(*(c.told_apart for c in chosen))),
+    )
+
+
+def open_suite(schema: str, suite: Suite) -> list[sqlite3.Connection]:
+    """The suite's databases, hardened; for a suite that judges nothing, one empty database (so
+    an answer can still be run for its error class)."""
+    out = []
+    for database in suite.databases or ((),):
+        conn, _ = create_schema(schema)
+        conn.execute("BEGIN")
+        for table, rows in database:
+            if rows:
+                conn.executemany(_insert_sql(table, len(rows[0])), rows)
+        conn.execute("COMMIT")
+        harden(conn)
+        out.append(conn)
+    return out
+
+
+@dataclass(frozen=True)
+class _ColumnDraw:
+    """Where one column's values come from in one candidate."""
+
+    column: Column
+    pool: list  # shuffled
+    exact: list  # the gold's own constants for this column
+    derived: list  # those constants and the values beside them
+    foreign: bool  # a declared foreign key: values are the parent's keys
+    grouping: bool  # rows of a block share its value
+
+    @property
+    def counter(self) -> bool:
+        """An integer primary key no foreign key fills: numbered 1, 2, ... so keys stay unique."""
+        return bool(self.column.primary_key) and self.column.kind == "integer" and not self.foreign
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    rows: tuple[tuple[str, tuple[tuple, ...]], ...]
+    gold_result: QueryResult
+    told_apart: frozenset[int]  # indices of the mutants this database tells from the gold
+
+
+def _judge(
+    conn: sqlite3.Connection, golds: list[str], wrong: list[str], timeout_s: float, max_rows: int
+) -> _Candidate | None:
+    """The candidate with what it tells apart, or None when the gold is not informative on it."""
+    harden(conn)
+    run = functools.partial(run_on_connection, conn, timeout_s=timeout_s, max_rows=max_rows)
+    gold = next((g for g in golds if run(g).ok), None)
+    if gold is None:
+        return None
+    result = run(gold)
+    if not (informative(result) and result_is_determined(gold, result, run)):
+        return None
+    ordered = has_top_level_order_by(gold)
+    told = frozenset(i for i, sql in enumerate(wrong) if not results_match(result, run(sql), ordered=ordered))
+    return _Candidate(_dump(conn), result, told)
+
+
+def _cover(candidates: list[_Candidate]) -> list[_Candidate]:
+    """Greedy set cover of the mutants, then the most varied gold results up to MIN_SUITE."""
+    chosen: list[_Candidate] = []
+    left = set().union(*(c.told_apart for c in candidates))
+    while left:
+        best = max(candidates, key=lambda c: len(c.told_apart & left))
+        chosen.append(best)
+        left -= best.told_apart
+    for candidate in sorted(candidates, key=lambda c: -len(c.gold_result.rows)):
+        if len(chosen) >= MIN_SUITE:
+            break
+        if all(candidate.gold_result.rows != c.gold_result.rows for c in chosen):
+            chosen.append(candidate)
+    for candidate in candidates:
+        if len(chosen) >= MIN_SUITE:
+            break
+        if candidate not in chosen:
+            chosen.append(candidate)
+    return chosen
+
+
+def _dump(conn: sqlite3.Connection) -> tuple[tuple[str, tuple[tuple, ...]], ...]:
+    """Every table's rows as stored (after SQLite's type affinity), in insertion order."""
+    tables = [
+        name
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+    ]
+    return tuple((name, tuple(conn.execute(f"SELECT * FROM {quote_identifier(name)}").fetchall())) for name in tables)
+
+
+def _insert_sql(table: str, width: int) -> str:
+    return f"INSERT INTO {quote_identifier(table)} VALUES ({', '.join('?' * width)})"
 
 
 def _random_value(kind: str, rng: random.Random) -> str | int | float:
@@ -152,101 +284,218 @@ def _random_value(kind: str, rng: random.Random) -> str | int | float:
 
 
 def _fits(kind: str, value: object) -> bool:
-    """Whether a loose constant is plausible in a column of this kind (strings go to text/date)."""
-    return isinstance(value, str) == (kind in ("text", "date"))
+    """Whether a gold-derived value is plausible in a column of this kind."""
+    if value is None or kind in ("text", "date"):
+        return True  # SQLite stores a number in a text column as text, as the dataset would
+    if isinstance(value, str):
+        return False
+    return not (kind == "integer" and isinstance(value, float) and not value.is_integer())
 
 
-def _cell(column: Column, planted: Sequence, loose: Sequence, rng: random.Random) -> object:
-    roll = rng.random()
-    if column.nullable and roll < _P_NULL:
-        return None
-    if planted and roll < _P_NULL + _P_PLANTED:
-        return rng.choice(planted)
-    if loose and roll < _P_NULL + _P_PLANTED + _P_LOOSE:
-        return rng.choice(loose)
-    return _random_value(column.kind, rng)
+class _Generator:
+    """Draws candidate databases for one schema and gold (see the module docstring)."""
+
+    def __init__(self, schema: str, gold_trees: Sequence[exp.Expr]) -> None:
+        self.schema = schema
+        conn, self.tables = create_schema(schema)
+        try:
+            declared = read_foreign_keys(conn, self.tables)
+        finally:
+            conn.close()
+        constants = extract_constants(gold_trees, neighbour_values)
+        self.values = constants.by_column
+        self.exact = extract_constants(gold_trees, lambda value, like: [value]).by_column
+        self.loose = list(dict.fromkeys(v for v in constants.loose if v is not None))
+        self.parents = {(k.table, k.column): k for k in declared}
+        self.links = _join_links(gold_trees, self.tables, self.parents)
+        self.columns = {(t.name, c.name): c for t in self.tables for c in t.columns}
+        self.grouped = {
+            c.name.lower() for t in gold_trees for g in t.find_all(exp.Group) for c in g.find_all(exp.Column)
+        }
+        self.thresholds = sorted(_count_thresholds(gold_trees)) or [2]
+        self.order = _parents_first(self.tables, self.parents)
+        joined = {c.name.lower() for pair in _equated_columns(gold_trees) for c in pair}
+        self.referenced = {k.parent for k in declared} | {
+            t.name for t in self.tables for c in t.columns if c.primary_key and c.name.lower() in joined
+        }
+
+    def database(self, profile: Profile, rng: random.Random) -> sqlite3.Connection:
+        conn, _ = create_schema(self.schema)
+        keys: dict[tuple[str, str], list] = {}  # (table, column) -> values present, for children
+        link_pools = {group: self._link_pool(group, profile, rng) for group in set(self.links.values())}
+        conn.execute("BEGIN")
+        for table in self.order:
+            rows = self._rows(table, profile, rng, keys, link_pools)
+            sql = _insert_sql(table.name, len(table.columns))
+            present = []
+            for row in rows:
+                with contextlib.suppress(sqlite3.Error):  # CHECK / NOT NULL / UNIQUE / STRICT: that row is not there
+                    conn.execute(sql, row)
+                    present.append(row)
+            for j, column in enumerate(table.columns):
+                keys[(table.name, column.name)] = [r[j] for r in present if r[j] is not None]
+        conn.execute("COMMIT")
+        return conn
+
+    def _link_pool(self, group: int, profile: Profile, rng: random.Random) -> list:
+        columns = [self.columns[key] for key, g in self.links.items() if g == group]
+        kinds = {c.kind for c in columns}
+        constants = [v for c in columns for v in self.exact.get(c.name.lower(), [])]
+        if kinds <= {"integer", "real", "bool"}:
+            pool = list(range(1, 2 + profile.pool * 2))
+        else:
+            pool = rng.sample(_WORDS, min(len(_WORDS), 1 + profile.pool))
+        return list(dict.fromkeys(constants + pool))
+
+    def _column_pool(self, column: Column, profile: Profile, rng: random.Random) -> list:
+        derived = [v for v in dict.fromkeys(self.values.get(column.name.lower(), [])) if _fits(column.kind, v)]
+        chosen = [v for v in derived if rng.random() < profile.constant_share]
+        loose = [v for v in self.loose if _fits(column.kind, v) and rng.random() < 0.15]
+        return list(dict.fromkeys(chosen + loose + [_random_value(column.kind, rng) for _ in range(profile.pool)]))
+
+    def _rows(self, table: Table, profile: Profile, rng: random.Random, keys: dict, link_pools: dict) -> list[list]:
+        """One table's rows. In a block profile a referenced table gets a few rows with distinct
+        values in its grouped columns, and any other table gets blocks of rows (sizes from
+        `_blocks`) that share one value per block in its grouping columns (foreign keys, join
+        columns, GROUP BY columns) and one value per column elsewhere, so group sizes are exact."""
+        referenced = profile.blocks and table.name in self.referenced
+        blocks = self._blocks(rng) if profile.blocks and not referenced else None
+        n = min(_MAX_ROWS, sum(blocks)) if blocks else rng.randint(2, 4) if referenced else rng.randint(*profile.rows)
+        columns = []
+        for column in table.columns:
+            key = (table.name, column.name)
+            parent = self.parents.get(key)
+            if parent is not None:
+                pool = keys.get((parent.parent, parent.parent_column), [])
+            elif key in self.links:
+                pool = link_pools[self.links[key]]
+            else:
+                pool = self._column_pool(column, profile, rng)
+            grouping = parent is not None or key in self.links or column.name.lower() in self.grouped
+            exact = [v for v in dict.fromkeys(self.exact.get(column.name.lower(), [])) if _fits(column.kind, v)]
+            derived = [v for v in dict.fromkeys(self.values.get(column.name.lower(), [])) if _fits(column.kind, v)]
+            columns.append(
+                _ColumnDraw(column, rng.sample(pool, len(pool)), exact, derived, parent is not None, grouping)
+            )
+        if blocks:
+            return self._block_rows(columns, blocks, n, profile, rng)
+        return [[self._cell(draw, i, profile, rng, distinct=referenced) for draw in columns] for i in range(n)]
+
+    def _block_rows(
+        self, columns: list[_ColumnDraw], blocks: list[int], n: int, profile: Profile, rng: random.Random
+    ) -> list[list]:
+        fixed = [
+            rng.choice(d.derived) if d.derived else self._cell(d, n, profile, rng, distinct=False) for d in columns
+        ]
+        per_block = [rng.sample(d.pool, len(d.pool)) if d.grouping and d.pool else None for d in columns]
+        rows = []
+        for i in range(n):
+            block = _block_of(i, blocks)
+            row = []
+            for d, values, value in zip(columns, per_block, fixed):
+                if d.counter:
+                    row.append(i + 1)
+                elif values:
+                    row.append(values[block % len(values)])
+                else:  # mostly one value, so blocks keep their sizes; now and then another beside it
+                    row.append(
+                        value if rng.random() > _ODD_CELL_SHARE else self._cell(d, i, profile, rng, distinct=False)
+                    )
+            rows.append(row)
+        return rows
+
+    def _cell(self, draw: _ColumnDraw, i: int, profile: Profile, rng: random.Random, *, distinct: bool) -> object:
+        """Row `i`'s value: a counter for a key; else NULL, one of the gold's own constants (so one
+        row can meet every condition at once), the pool's values each once, then any of them."""
+        column, pool = draw.column, draw.pool
+        if draw.counter:
+            return i + 1
+        if column.nullable and not column.primary_key and not distinct and rng.random() < profile.null_share:
+            return None
+        if draw.exact and rng.random() < profile.exact_share:
+            return rng.choice(draw.exact)
+        if not pool:
+            return None if column.nullable else _random_value(column.kind, rng)
+        if i < len(pool) and not draw.foreign:
+            return pool[i]
+        if distinct and column.kind == "text":
+            return f"zz unique {i}"
+        return rng.choice(pool)
+
+    def _blocks(self, rng: random.Random) -> list[int]:
+        """Group sizes just below, at and above a COUNT threshold of the gold, each size once."""
+        t = rng.choice(self.thresholds)
+        sizes = [s for s in (t - 1, t, t + 1, t + 2) if s >= 1]
+        return rng.sample(sizes, min(len(sizes), rng.randint(2, 3)))
 
 
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _block_of(i: int, blocks: list[int]) -> int:
+    for index, size in enumerate(blocks):
+        if i < size:
+            return index
+        i -= size
+    return len(blocks) - 1
 
 
-def _deny_outside_access(action: int, arg1: str | None, arg2: str | None, _db: str | None, _src: str | None) -> int:
-    # The schema is dataset text, executed as a script: keep it inside the in-memory database.
-    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH, sqlite3.SQLITE_PRAGMA):
-        return sqlite3.SQLITE_DENY
-    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() == "load_extension":
-        return sqlite3.SQLITE_DENY
-    return sqlite3.SQLITE_OK
+def _count_thresholds(trees: Sequence[exp.Expr]) -> set[int]:
+    """Whole numbers a COUNT is compared with (`HAVING count(*) > 10` -> 10)."""
+    out = set()
+    for tree in trees:
+        for count in tree.find_all(exp.Count):
+            parent = count.parent
+            other = parent.expression if parent is not None and parent.this is count else getattr(parent, "this", None)
+            if isinstance(other, exp.Literal) and other.is_int and 0 < int(other.this) < _MAX_ROWS // 2:
+                out.add(int(other.this))
+    return out
 
 
-def _create_schema(schema: str) -> tuple[sqlite3.Connection, list[Table]]:
-    """A fresh in-memory database with `schema` applied, and the tables it defines."""
-    conn = sqlite3.connect(":memory:", isolation_level=None, cached_statements=0)
-    conn.set_authorizer(_deny_outside_access)
-    try:
-        conn.executescript(schema)
-    except sqlite3.Error as exc:
-        conn.close()
-        raise SchemaError(f"schema does not build in SQLite: {exc}") from exc
-    conn.set_authorizer(None)
-    tables = read_tables(conn)
-    if not tables:
-        conn.close()
-        raise SchemaError("schema defines no table")
-    return conn, tables
-
-
-def schema_tables(schema: str) -> list[Table]:
-    """The tables a CREATE TABLE script defines (raises SchemaError when it defines none)."""
-    conn, tables = _create_schema(schema)
-    conn.close()
-    return tables
-
-
-def read_tables(conn: sqlite3.Connection) -> list[Table]:
-    """The user tables of a database with their columns' kinds, in creation order."""
-    query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    tables = []
-    for (name,) in conn.execute(query).fetchall():
-        info = conn.execute(f"PRAGMA table_info({quote_identifier(name)})").fetchall()  # cid, name, type, notnull, dflt, pk
-        columns = tuple(Column(r[1], column_kind(r[2] or ""), not (r[3] or r[5]), r[5]) for r in info)
-        tables.append(Table(name, columns))
-    return tables
-
-
-def _fill(conn: sqlite3.Connection, tables: list[Table], constants: Constants, rng: random.Random) -> None:
-    """Insert random rows; the first rows of each table carry every planted constant once."""
+def _join_links(
+    trees: Sequence[exp.Expr], tables: list[Table], parents: dict[tuple[str, str], ForeignKey]
+) -> dict[tuple[str, str], int]:
+    """Columns the gold equates with each other (`T1.id = T2.owner_id`) and that no declared
+    foreign key ties already, grouped: columns of one group draw from one shared pool."""
+    by_name: dict[str, list[tuple[str, Column]]] = {}
     for table in tables:
-        planted = [constants.by_column.get(c.name.lower(), []) for c in table.columns]
-        loose = [[v for v in constants.loose if _fits(c.kind, v)] for c in table.columns]
-        n_rows = max(rng.randint(*_ROWS_PER_TABLE), max(map(len, planted), default=0))
-        sql = (
-            f"INSERT OR IGNORE INTO {quote_identifier(table.name)} ({', '.join(quote_identifier(c.name) for c in table.columns)}) "
-            f"VALUES ({', '.join('?' * len(table.columns))})"
-        )
-        for i in range(n_rows):
-            row = [
-                p[i] if i < len(p) else _cell(c, p, lo, rng)
-                for c, p, lo in zip(table.columns, planted, loose)
-            ]
-            with contextlib.suppress(sqlite3.Error):  # CHECK / STRICT type / NOT NULL violations: that row is simply not there
-                conn.execute(sql, row)
+        for column in table.columns:
+            if (table.name, column.name) not in parents:
+                by_name.setdefault(column.name.lower(), []).append((table.name, column))
+    groups: list[set[str]] = []
+    for left, right in _equated_columns(trees):
+        names = {left.name.lower(), right.name.lower()}
+        if len(names) == 1 and len(by_name.get(next(iter(names)), [])) < 2:
+            continue
+        merged = [g for g in groups if g & names]
+        for g in merged:
+            groups.remove(g)
+        groups.append(names.union(*merged))
+    links = {}
+    for index, names in enumerate(groups):
+        for name in names:
+            for table, column in by_name.get(name, []):
+                if not (column.primary_key and column.kind == "integer"):
+                    links[(table, column.name)] = index
+    return links
 
 
-def build_databases(
-    schema: str, gold_trees: Sequence[exp.Expr], *, n_dbs: int = 5, seed: int = 0
-) -> list[sqlite3.Connection]:
-    """`n_dbs` hardened in-memory databases for `schema`, seeded with the gold trees' constants.
+def _equated_columns(trees: Sequence[exp.Expr]) -> list[tuple[exp.Column, exp.Column]]:
+    """Pairs of columns the gold sets equal (join conditions)."""
+    return [
+        (eq.this, eq.expression)
+        for tree in trees
+        for eq in tree.find_all(exp.EQ)
+        if isinstance(eq.this, exp.Column) and isinstance(eq.expression, exp.Column)
+    ]
 
-    Deterministic given (schema, gold, seed). `gold_trees` are the parsed gold alternatives (see
-    `sql.parse_with_values`, which reads `"Bob"` as a string). Raises SchemaError.
-    """
-    constants = extract_constants(gold_trees)
-    databases = []
-    for i in range(n_dbs):
-        conn, tables = _create_schema(schema)
-        _fill(conn, tables, constants, random.Random(f"{seed}:{i}"))
-        harden(conn)
-        databases.append(conn)
-    return databases
+
+def _parents_first(tables: list[Table], parents: dict[tuple[str, str], ForeignKey]) -> list[Table]:
+    """Tables ordered so a parent is filled before its children (cycles keep creation order)."""
+    by_name = {t.name: t for t in tables}
+    needs = {
+        t.name: {k.parent for (child, _), k in parents.items() if child == t.name and k.parent != t.name}
+        for t in tables
+    }
+    order: list[Table] = []
+    while len(order) < len(tables):
+        ready = [t for t in tables if t not in order and needs[t.name] <= {o.name for o in order}]
+        order.extend(ready or [next(t for t in tables if t not in order)])
+    return [by_name[t.name] for t in order]
