@@ -22,7 +22,7 @@ from harness.evaluate.generation import _grammar_vocabulary, compile_grammars, g
 from harness.evaluate.pair import decoding_grammars
 from harness.evaluate.sql.grammar import SqlSchemaConstraint, sql_select_grammar, tables_of
 from harness.evaluate.sql.parse import parse
-from harness.evaluate.sql.testsuite import Table
+from harness.evaluate.sql.schema import Table
 from harness.hardware import evaluation_dtype, this_machine
 from harness.models import resolve_model
 from harness.spec import ModelSpec
