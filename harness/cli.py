@@ -30,15 +30,21 @@ def _validate(args) -> int:
     import time
 
     started = time.perf_counter()  # before the imports: they are most of what validate costs
+    from harness.data import schema_sources
     from harness.preflight import preflight
     from harness.spec import load_spec
 
     spec = load_spec(args.spec)
-    data = preflight(spec).data_info
+    checked = preflight(spec)
+    data = checked.data_info
     search = "no search" if spec.search is None or not spec.search.enabled else f"search over {', '.join(spec.search.space) or 'nothing'}"
     models = ", ".join(spec.sweep_specs()) if spec.model.sources else spec.model.source
     print(f"{args.spec}: ok in {time.perf_counter() - started:.1f} s (project {spec.project}, model {models}, "
           f"data {spec.data.source}: {data.train}/{data.valid}/{data.test} train/valid/test rows, {search})")
+    if "sql" in spec.evaluation.metrics:  # where each evaluated set's execution verdict comes from
+        evaluated = [("test", checked.splits.test), *checked.splits.evaluation_only.items(), *checked.benchmarks.items()]
+        for name, examples in evaluated:
+            print(f"  {name} ({len(examples)} rows): {schema_sources(examples).describe()}")
     return 0
 
 

@@ -12,12 +12,14 @@ from pathlib import Path
 
 from harness.data.formats import detect_format, to_examples
 from harness.data.records import Example, Splits
+from harness.data.schema import SchemaSources, schema_sources
 from harness.data.sources import read_file, read_rows, source_path
 from harness.errors import UserError
 from harness.results import DataInfo
 from harness.spec import BenchmarkSpec, DataSpec, HoldoutSpec, SplitSpec
 
-__all__ = ["DataInfo", "Example", "Splits", "hold_out", "load_benchmarks", "load_splits", "split_examples"]
+__all__ = ["DataInfo", "Example", "SchemaSources", "Splits", "hold_out", "load_benchmarks", "load_splits", "schema_sources",
+           "split_examples"]
 
 
 def load_splits(spec: DataSpec, base_dir: Path = Path(".")) -> tuple[Splits, DataInfo]:

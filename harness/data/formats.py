@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.records import Example
+from harness.data.schema import create_table_statements, find_schema
 from harness.errors import UserError
 from harness.spec import RowFormat
 
@@ -47,6 +48,7 @@ def to_examples(rows: list[dict[str, Any]], spec: RowFormat, where: str = "data"
         row = databases.locate(row, place)
         try:
             prompt, answer, used = convert(row, spec)
+            schema = _execution_schema(row, prompt)
         except KeyError as exc:
             raise UserError(f"{place} has no column {exc} needed by format '{fmt}'") from None
         except ValueError as exc:
@@ -54,6 +56,8 @@ def to_examples(rows: list[dict[str, Any]], spec: RowFormat, where: str = "data"
         if not prompt.strip() or not answer.strip():
             raise UserError(f"{place} gives an empty prompt or answer with format '{fmt}'")
         meta = {k: v for k, v in row.items() if k not in used}
+        if schema is not None:
+            meta["schema"] = schema
         examples.append(Example(id=str(row.get("id", _digest(prompt, answer))), prompt=prompt, answer=answer, meta=meta))
     return examples
 
@@ -158,15 +162,33 @@ def _question_sql(row: dict, spec: RowFormat) -> tuple[str, str, set[str]]:
     return prompt, str(row[spec.sql_column]).strip(), {spec.sql_column, "schema_brief"}
 
 
+def _execution_schema(row: dict, prompt: str) -> str | None:
+    """The CREATE TABLE script the SQL metric builds test databases from, for a row without a
+    database: its `schema` column, else its `context` column (sql-create-context's layout), else
+    the statements inside its prompt (Llama-2-SQL's `### Input:` block). None: no such text."""
+    if row.get("db_path"):
+        return None
+    declared = str(row.get("schema") or "")
+    if create_table_statements(declared):
+        return _declared_schema(declared)
+    return find_schema(str(row.get("context") or "")) or find_schema(prompt)
+
+
+def _declared_schema(text: str) -> str:
+    """A `schema` column is the user's word that the text is the schema, so not building is an error."""
+    script = find_schema(text)
+    if script is None:
+        raise ValueError("its schema column is not valid CREATE TABLE SQL (SQLite cannot build it, "
+                         "not even read as MySQL or Postgres)")
+    return script
+
+
 def _brief(row: dict) -> str:
     """One `table(col, ...)` line per table, from a CREATE TABLE `schema` column or the database."""
     if row.get("schema"):
+        script = _declared_schema(str(row["schema"]))
         conn = sqlite3.connect(":memory:")
-        try:
-            conn.executescript(str(row["schema"]))
-        except sqlite3.Error as exc:
-            conn.close()
-            raise ValueError(f"its schema column is not valid CREATE TABLE SQL ({exc})") from None
+        conn.executescript(script)
     elif row.get("db_path"):
         conn = sqlite3.connect(f"file:{row['db_path']}?mode=ro", uri=True)
     else:

@@ -1,0 +1,136 @@
+"""A row's schema for execution metrics: the CREATE TABLE statements found in its text, as a script
+SQLite builds, and a count per set of where its execution verdict will come from."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+import sqlglot
+from sqlglot.errors import ErrorLevel, SqlglotError
+
+from harness.data.records import Example
+
+# Most schema-only sets are written for MySQL or Postgres; sqlglot's own dialect last.
+_DIALECTS = ("mysql", "postgres", None)
+
+_NAME = r'(?:"(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\]|[\w$]+)'
+_HEAD = re.compile(
+    rf"\bcreate\s+(?:temp(?:orary)?\s+)?table\s+(?:if\s+not\s+exists\s+)?{_NAME}(?:\s*\.\s*{_NAME})?\s*\(",
+    re.IGNORECASE,
+)
+# What the body scan must step over whole (quoted text, comments) and the parentheses it counts.
+_BODY_TOKEN = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\]|--[^\n]*|/\*.*?\*/|[()]""",
+                         re.DOTALL)
+
+
+def create_table_statements(text: str) -> list[str]:
+    """Each `CREATE TABLE name (...)` in `text`, cut at its balanced closing parenthesis, so
+    separators, prose and dialect-only table options after it (`ENGINE=InnoDB`) stay out."""
+    statements = []
+    start = 0
+    while head := _HEAD.search(text, start):
+        end = _closing_parenthesis(text, head.end() - 1)
+        if end is None:
+            break
+        statements.append(text[head.start():end])
+        start = end
+    return statements
+
+
+def _closing_parenthesis(text: str, opening: int) -> int | None:
+    """The index just past the parenthesis that closes the one at `opening` (None: never closed)."""
+    depth = 0
+    for token in _BODY_TOKEN.finditer(text, opening):
+        if token.group() == "(":
+            depth += 1
+        elif token.group() == ")":
+            depth -= 1
+            if depth == 0:
+                return token.end()
+    return None
+
+
+@lru_cache(maxsize=1024)  # the rows of one database repeat its schema
+def find_schema(text: str) -> str | None:
+    """The CREATE TABLE statements in `text` as one script SQLite builds (each statement as written,
+    else as sqlglot rewrites it from MySQL or Postgres), or None when there are none or one of them
+    builds in no reading: a schema missing a table would fail the gold, not judge the answer."""
+    statements = create_table_statements(text)
+    if not statements:
+        return None
+    conn = sqlite3.connect(":memory:")
+    conn.set_authorizer(_deny_outside_access)
+    try:
+        built = [_build(conn, statement) for statement in statements]
+    finally:
+        conn.close()
+    if None in built:
+        return None
+    return ";\n".join(built) + ";"
+
+
+def _build(conn: sqlite3.Connection, statement: str) -> str | None:
+    """The first reading of `statement` that SQLite executes in `conn`."""
+    for candidate in _readings(statement):
+        try:
+            conn.execute(candidate)
+        except sqlite3.Error:
+            continue
+        return candidate
+    return None
+
+
+def _readings(statement: str) -> Iterator[str]:
+    yield statement
+    for dialect in _DIALECTS:
+        try:
+            rewritten = sqlglot.transpile(statement, read=dialect, write="sqlite", unsupported_level=ErrorLevel.IGNORE)
+        except SqlglotError:
+            continue
+        if len(rewritten) == 1:
+            yield rewritten[0]
+
+
+def _deny_outside_access(action: int, arg1: str | None, arg2: str | None, _db: str | None, _src: str | None) -> int:
+    # The statements are dataset text: keep them inside the in-memory database.
+    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH, sqlite3.SQLITE_PRAGMA):
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() == "load_extension":
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+@dataclass(frozen=True)
+class SchemaSources:
+    """How many examples of a set are judged by SQL execution on a real database, on databases
+    built from schema text, or not at all."""
+
+    real_database: int
+    schema_text: int
+    none: int
+
+    def describe(self) -> str:
+        kinds = [(self.real_database, "SQL execution on real databases"),
+                 (self.schema_text, "SQL execution on test suites built from schema text (CREATE TABLE, no rows)"),
+                 (self.none, "no database or schema: no execution metrics")]
+        present = [(count, words) for count, words in kinds if count]
+        if len(present) == 1:
+            return present[0][1]
+        return "; ".join(f"{count} rows {words}" for count, words in present)
+
+
+def schema_sources(examples: Iterable[Example]) -> SchemaSources:
+    """Counted the way the SQL metric picks: a `db_path` first, then `schema` text with CREATE TABLE."""
+    real = text = none = 0
+    for ex in examples:
+        if ex.meta.get("db_path"):
+            real += 1
+        elif isinstance(ex.meta.get("schema"), str) and create_table_statements(ex.meta["schema"]):
+            text += 1
+        else:
+            none += 1
+    return SchemaSources(real_database=real, schema_text=text, none=none)
