@@ -3,16 +3,21 @@
 A metric that accepts a mutant of the gold counts wrong SQL as right; one that rejects a
 rewrite counts right SQL as wrong. Each mutant kind changes the meaning in general; where the
 schema proves a particular mutant equivalent (DISTINCT over a primary key, LIMIT or ORDER BY on
-a one-row aggregate, ...) it is set aside as `equivalent` and counted, not scored.
+a one-row aggregate, ...) it is set aside as `equivalent` and counted, not scored. A swapped
+gold (another question's gold over the same schema) is the wrong answer a model most often
+gives; one that is structurally the same query is set aside likewise. `measure` scores them on
+the real database, or on the CREATE TABLE text alone (`schema_only`).
 Test and benchmark code: the product never imports it.
 """
 
 from __future__ import annotations
 
+import random
 import re
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import sqlglot
@@ -20,6 +25,7 @@ from sqlglot import exp
 
 from harness.evaluate.sql.mutants import MUTANT_KINDS, each_node
 from harness.evaluate.sql.mutants import mutants as product_mutants
+from harness.evaluate.sql.structure import structural_match
 
 REWRITE_KINDS = ("equal_to_in", "and_terms_reordered", "aliases", "column_order", "operands_swapped")
 
@@ -28,7 +34,7 @@ REWRITE_KINDS = ("equal_to_in", "and_terms_reordered", "aliases", "column_order"
 class Variant:
     kind: str
     sql: str
-    equivalent: bool = False  # the schema proves it means the same as the gold (mutants only)
+    equivalent: bool = False  # the same query as the gold: proven by the schema (mutants) or by structure (swapped golds)
 
 
 def _sql(tree: exp.Expr) -> str:
@@ -188,71 +194,183 @@ def _columns_reversed(tree: exp.Expr) -> Iterator[str]:
     yield _sql(copy)
 
 
+SWAPPED_GOLD = "swapped_gold"  # another question's gold over the same schema
+SWAPPED_PER_GOLD = 5
+
+
+def golds_by_schema(pool: list[dict]) -> dict[str, list[str]]:
+    """Each schema's (`db_id`'s) distinct golds, in a fixed order."""
+    out: dict[str, set[str]] = {}
+    for pair in pool:
+        out.setdefault(pair["db_id"], set()).add(pair["sql"])
+    return {db_id: sorted(golds) for db_id, golds in out.items()}
+
+
+def swapped_golds(pair: dict, same_schema: list[str], seed: int) -> list[Variant]:
+    """Up to `SWAPPED_PER_GOLD` golds of other questions over `pair`'s schema, drawn with a
+    per-gold seed so the draw does not depend on the sample; one that is the same query after
+    structural canonicalisation (aliases, operand order, ...) is marked `equivalent`."""
+    others = [sql for sql in same_schema if sql != pair["sql"]]
+    drawn = random.Random(f"{seed}:{pair['id']}").sample(others, min(SWAPPED_PER_GOLD, len(others)))
+    return [Variant(SWAPPED_GOLD, sql, structural_match(sql, pair["sql"])) for sql in drawn]
+
+
 @dataclass
 class Tally:
     """Counts for one variant kind."""
 
     variants: int = 0
-    equivalent: int = 0  # mutants the schema proves equivalent: set aside
-    invalid: int = 0  # mutants that fail on the real database: every metric rejects them (rewrites never set aside)
+    equivalent: int = 0  # the same query as the gold (`Variant.equivalent`): set aside
+    invalid: int = 0  # wrong answers that fail to run: every metric rejects them (rewrites never set aside)
     judged: int = 0
     rejected_by_suite: int = 0
-    rejected_by_single_db: int = 0
+    rejected_by_single_db: int = 0  # the real database alone, or one generated database (schema-only)
+    rejected_by_reference: int = 0  # the scorer timed beside the suite (`Power.reference`)
+
+    @classmethod
+    def total(cls, tallies: Iterable[Tally]) -> Tally:
+        tallies = list(tallies)
+        return cls(**{f.name: sum(getattr(t, f.name) for t in tallies) for f in fields(cls)})
+
+
+@dataclass
+class Golds:
+    """Each gold scored as its own answer, so that its first scoring builds its databases."""
+
+    scored: int = 0
+    uninformative: int = 0  # execution_suite None: no database makes the gold informative
+    uninformative_for_reference: int = 0  # the same, for the reference scorer
+    rejected: int = 0  # the suite judges the gold wrong against itself: a false rejection
+
+
+@dataclass
+class Timing:
+    """Seconds one scorer spent: each gold's first scoring (which builds its databases) apart from
+    the answers scored once they are built."""
+
+    builds: int = 0
+    build_seconds: float = 0.0
+    answers: int = 0
+    answer_seconds: float = 0.0
+
+    def add(self, seconds: float, *, build: bool) -> None:
+        if build:
+            self.builds += 1
+            self.build_seconds += seconds
+        else:
+            self.answers += 1
+            self.answer_seconds += seconds
+
+    def per_100_answers(self) -> float | None:
+        return 100 * self.answer_seconds / self.answers if self.answers else None
+
+    def per_build(self) -> float | None:
+        return self.build_seconds / self.builds if self.builds else None
+
+
+REAL_DB_ALONE, REAL_DB_SUITE = "real database alone", "real-database suite"
+_REJECTED_BY = {"suite": "rejected_by_suite", "single": "rejected_by_single_db", "reference": "rejected_by_reference"}
+
+
+def _rate(tallies: list[Tally], which: str) -> float | None:
+    judged = sum(t.judged for t in tallies)
+    return sum(getattr(t, _REJECTED_BY[which]) for t in tallies) / judged if judged else None
 
 
 @dataclass
 class Power:
-    mutants: dict[str, Tally]
-    rewrites: dict[str, Tally]
-    answers_scored: int
-    seconds_suite: float  # scoring time with neighbour databases (execution_suite)
-    seconds_single_db: float  # the same answers with the real database only
+    """What the suite (real database + neighbours, or the distilled schema-only suite) let through,
+    and what it cost beside a reference scorer timed in alternation with it: the real database
+    alone (real-database mode), the real-database suite (schema-only mode on pairs that have a
+    database) or none (`reference` None)."""
 
-    def kill_rate(self, which: str = "suite") -> float:
-        judged = sum(t.judged for t in self.mutants.values())
-        field = "rejected_by_suite" if which == "suite" else "rejected_by_single_db"
-        return sum(getattr(t, field) for t in self.mutants.values()) / max(judged, 1)
+    mutants: dict[str, Tally]
+    swapped: Tally
+    rewrites: dict[str, Tally]
+    golds: Golds
+    suite_time: Timing
+    reference_time: Timing
+    reference: str | None
+
+    def kill_rate(self, which: str = "suite") -> float | None:
+        """Share of the judged meaning-changing mutants rejected by `which` (suite, single, reference)."""
+        return _rate(list(self.mutants.values()), which)  # None: nothing judged
+
+    def swapped_kill_rate(self, which: str = "suite") -> float | None:
+        return _rate([self.swapped], which)
 
     def false_rejections(self) -> int:
-        return sum(t.rejected_by_suite for t in self.rewrites.values())
+        return sum(t.rejected_by_suite for t in self.rewrites.values()) + self.golds.rejected
 
 
-def measure(pairs: list[dict], *, seed: int = 0) -> Power:
-    """Score every mutant and rewrite of each pair's gold with the suite and the single database.
-
-    The two metrics score each answer back to back, so the timing ratio survives a busy machine.
-    """
-    import time
-
+def example_for(pair: dict, *, schema_only: bool):
+    """The pair as the product sees it: with its database file, or with its CREATE TABLE text only."""
     from harness.data.records import Example
+
+    source = {"schema": pair["schema"]} if schema_only else {"db_path": pair["db_path"]}
+    return Example(pair["id"], pair["question"], pair["sql"], source)
+
+
+def measure(pairs: list[dict], *, seed: int = 0, schema_only: bool = False, pool: list[dict] | None = None) -> Power:
+    """Score each pair's gold, then every mutant, swapped gold and rewrite of it, with the suite
+    and the reference scorer (see `Power`) back to back, so the timing ratio survives a busy machine.
+
+    `schema_only`: the suite sees the CREATE TABLE text and no database. `pool`: the pairs other
+    questions' golds are drawn from (default `pairs`).
+    """
     from harness.evaluate.sql import SqlMetric
 
-    suite, single = SqlMetric(seed=seed), SqlMetric(seed=seed, n_neighbours=0)
-    mutant_tally = {k: Tally() for k in MUTANT_KINDS}
-    rewrite_tally = {k: Tally() for k in REWRITE_KINDS}
-    answers, seconds = 0, {"suite": 0.0, "single": 0.0}
+    suite = SqlMetric(seed=seed)
+    reference: SqlMetric | None
+    if not schema_only:
+        reference, reference_name = SqlMetric(seed=seed, n_neighbours=0), REAL_DB_ALONE
+    elif all(p.get("db_path") for p in pairs):
+        reference, reference_name = SqlMetric(seed=seed), REAL_DB_SUITE
+    else:
+        reference, reference_name = None, None
+    power = Power({k: Tally() for k in MUTANT_KINDS}, Tally(), {k: Tally() for k in REWRITE_KINDS}, Golds(),
+                  Timing(), Timing(), reference_name)
+
+    def score(answer: str, pair: dict, *, build: bool) -> tuple[dict, dict | None]:
+        """The suite's scores and the reference's (None without one), each timed."""
+        start = time.perf_counter()
+        by_suite = suite.score(answer, example_for(pair, schema_only=schema_only))
+        power.suite_time.add(time.perf_counter() - start, build=build)
+        if reference is None:
+            return by_suite, None
+        start = time.perf_counter()
+        by_reference = reference.score(answer, example_for(pair, schema_only=False))
+        power.reference_time.add(time.perf_counter() - start, build=build)
+        return by_suite, by_reference
+
+    same_schema = golds_by_schema(pool or pairs)
     for pair in pairs:
-        example = Example(pair["id"], pair["question"], pair["sql"], {"db_path": pair["db_path"]})
-        for variant, tally in [(v, mutant_tally) for v in mutants(pair["sql"], pair["db_path"])] + [
-            (v, rewrite_tally) for v in rewrites(pair["sql"])
-        ]:
-            t = tally[variant.kind]
-            t.variants += 1
+        gold, by_reference = score(pair["sql"], pair, build=True)
+        power.golds.scored += 1
+        power.golds.uninformative += gold["execution_suite"] is None
+        power.golds.rejected += gold["execution_suite"] == 0.0
+        power.golds.uninformative_for_reference += by_reference is not None and by_reference["execution_suite"] is None
+        if gold["execution_suite"] is None:
+            continue  # nothing to judge against
+        schema = pair["schema"] if schema_only else pair["db_path"]
+        variants = (
+            [(v, power.mutants[v.kind], True) for v in mutants(pair["sql"], schema)]
+            + [(v, power.swapped, True) for v in swapped_golds(pair, same_schema[pair["db_id"]], seed)]
+            + [(v, power.rewrites[v.kind], False) for v in rewrites(pair["sql"])]
+        )
+        for variant, tally, wrong in variants:
+            tally.variants += 1
             if variant.equivalent:
-                t.equivalent += 1
+                tally.equivalent += 1
                 continue
-            scores = {}
-            for name, metric in (("suite", suite), ("single", single)):
-                start = time.perf_counter()
-                scores[name] = metric.score(variant.sql, example)
-                seconds[name] += time.perf_counter() - start
-            answers += 1
-            if scores["suite"]["execution_match"] is None:
-                continue  # gold unusable: nothing to judge
-            if tally is mutant_tally and not scores["suite"]["executable"]:
-                t.invalid += 1  # a broken mutant says nothing about a metric's power
+            scores, by_reference = score(variant.sql, pair, build=False)
+            if scores["execution_suite"] is None:
+                continue  # no verdict on this answer: not judged
+            if wrong and not scores["executable"]:
+                tally.invalid += 1  # a broken wrong answer says nothing about a metric's power
                 continue
-            t.judged += 1
-            t.rejected_by_suite += scores["suite"]["execution_suite"] == 0.0
-            t.rejected_by_single_db += scores["single"]["execution_match"] == 0.0
-    return Power(mutant_tally, rewrite_tally, answers, seconds["suite"], seconds["single"])
+            tally.judged += 1
+            tally.rejected_by_suite += scores["execution_suite"] == 0.0
+            tally.rejected_by_single_db += scores["execution_match"] == 0.0
+            tally.rejected_by_reference += by_reference is not None and by_reference["execution_suite"] == 0.0
+    return power

@@ -1,24 +1,34 @@
 """How much wrong SQL each execution metric lets through, and what the test suite costs.
 
 For a sample of built-in gold queries, every mutant from `bench.mutants` (meaning-changing, one
-change each) and every rewrite (meaning-preserving) is scored by `execution_suite` (real
-database + neighbours) and by `execution_match` (the real database alone). A mutant "killed"
-is one the metric rejects; a rewrite rejected is a false rejection. Mutants the schema proves
-equivalent are counted and set aside, mutants that fail to run are counted and set aside
-(every metric rejects them). Cost: seconds per 100 answers, both metrics timed answer by answer
-in alternation; plus a demo-shaped run (two answers per example, as base and tuned) set against
+change each), up to 5 golds of other questions over the same schema (swapped golds) and every
+rewrite (meaning-preserving) is scored by `execution_suite` (real database + neighbours) and by
+`execution_match` (the real database alone). A wrong answer "killed" is one the metric rejects;
+a rewrite rejected is a false rejection. Wrong answers that are the same query as the gold
+(proven by the schema or by structure) are counted and set aside, and so are those that fail to
+run (every metric rejects them). Cost: seconds per 100 answers once each gold's databases are
+built (the first scoring of each gold, timed apart), both metrics timed answer by answer in
+alternation; plus a demo-shaped run (two answers per example, as base and tuned) set against
 the demo's evaluate stage.
 
+`--schema-only`: the same on CREATE TABLE text alone, where `execution_suite` is the distilled
+schema-only suite and `execution_match` one generated database: (a) the built-in golds with
+their databases withheld, each answer also scored by the real-database suite (side by side, and
+the cost reference, timed in alternation); (b) WikiSQL rows made schema-only the way
+sql-create-context made them (`bench.wikisql_schema_only`, BSD-3-Clause).
+
     .venv/bin/python -m bench.mutation_power --golds 300 --json bench/results/mutation-power.json
+    .venv/bin/python -m bench.mutation_power --schema-only --golds 300
 """
 
 from __future__ import annotations
 
 import random
 import time
+from dataclasses import asdict
 
 from bench import common
-from bench.mutants import MUTANT_KINDS, REWRITE_KINDS, measure, mutants
+from bench.mutants import MUTANT_KINDS, REWRITE_KINDS, SWAPPED_GOLD, Power, Tally, measure, mutants
 
 DEMO_EVALUATE_S, DEMO_ANSWERS = 284.4, 200  # bench/README.md "Whole run": 100 questions x 2 models
 
@@ -45,40 +55,44 @@ def demo_shaped_cost(pairs: list[dict], seed: int) -> dict:
     return {"answers": answers, "per_100": per_100, "added_to_demo_s": added, "share_of_demo_evaluate": added / DEMO_EVALUATE_S}
 
 
-def main() -> None:
-    p = common.parser("Mutation testing of the SQL execution metrics", threads=False)
-    p.add_argument("--golds", type=int, default=300, help="built-in gold queries sampled")
-    p.add_argument("--seed", type=int, default=0, help="sample and neighbour seed")
-    args = p.parse_args()
+def rate(killed: int, judged: int) -> str | None:
+    return common.pct(killed / judged) if judged else None
 
-    from harness.data import builtin_sql
 
-    pairs = builtin_sql.load(seed=0)
+def wrong_answer_kinds(power: Power) -> list[tuple[str, Tally]]:
+    """One row per mutant kind, their total, then the swapped golds (a kind of their own)."""
+    return (
+        [(k, power.mutants[k]) for k in MUTANT_KINDS]
+        + [("**all mutants**", Tally.total(power.mutants.values())), (SWAPPED_GOLD, power.swapped)]
+    )
+
+
+def rewrites_accepted(powers: list[Power]) -> float | None:
+    """1 when no rewrite (nor a gold itself) was rejected by the suite."""
+    judged = sum(t.judged for p in powers for t in p.rewrites.values()) + sum(
+        p.golds.scored - p.golds.uninformative for p in powers)
+    return 1 - sum(p.false_rejections() for p in powers) / judged if judged else None
+
+
+def real_database_report(args, pairs: list[dict]) -> None:
     sample = random.Random(args.seed).sample(pairs, args.golds)
-    common.progress(f"scoring mutants and rewrites of {len(sample)} gold queries")
-    power = measure(sample, seed=args.seed)
+    common.progress(f"scoring mutants, swapped golds and rewrites of {len(sample)} gold queries")
+    power = measure(sample, seed=args.seed, pool=pairs)
     common.progress("demo-shaped cost: 100 examples, two answers each")
     demo = demo_shaped_cost(random.Random(args.seed + 1).sample(pairs, 100), args.seed)
 
-    def rate(killed: int, judged: int) -> str | None:
-        return common.pct(killed / judged) if judged else None
-
-    mutant_rows = [
+    wrong_rows = [
         (k, t.variants, t.equivalent, t.invalid, t.judged, t.rejected_by_suite, rate(t.rejected_by_suite, t.judged),
          t.rejected_by_single_db, rate(t.rejected_by_single_db, t.judged))
-        for k, t in ((k, power.mutants[k]) for k in MUTANT_KINDS)
+        for k, t in wrong_answer_kinds(power)
     ]
-    total = {f: sum(getattr(t, f) for t in power.mutants.values()) for f in vars(next(iter(power.mutants.values())))}
-    mutant_rows.append(
-        ("**all**", total["variants"], total["equivalent"], total["invalid"], total["judged"], total["rejected_by_suite"],
-         common.pct(power.kill_rate("suite")), total["rejected_by_single_db"], common.pct(power.kill_rate("single")))
-    )
     rewrite_rows = [
         (k, t.judged, t.rejected_by_suite, t.rejected_by_single_db) for k, t in ((k, power.rewrites[k]) for k in REWRITE_KINDS)
     ]
-    per_100 = {"suite": 100 * power.seconds_suite / power.answers_scored, "single": 100 * power.seconds_single_db / power.answers_scored}
+    suite, single = power.suite_time, power.reference_time
     cost_rows = [
-        ("mutants + rewrites", power.answers_scored, per_100["suite"], per_100["single"]),
+        ("mutants + swapped golds + rewrites", suite.answers, suite.per_100_answers(), single.per_100_answers()),
+        ("first scoring of each gold (its databases built), s each", suite.builds, suite.per_build(), single.per_build()),
         ("demo-shaped (2 answers per example)", demo["answers"], demo["per_100"]["suite"], demo["per_100"]["single"]),
     ]
     common.emit(
@@ -86,26 +100,158 @@ def main() -> None:
         "Mutation power of execution_suite vs execution_match",
         None,
         [
-            ("Mutants (meaning-changing)", common.table(
-                ["kind", "mutants", "equivalent (set aside)", "fail to run (set aside)", "judged",
-                 "killed by suite", "suite kill rate", "killed by single DB", "single-DB kill rate"], mutant_rows)),
+            ("Wrong answers: meaning-changing mutants and swapped golds", common.table(
+                ["kind", "variants", "equivalent (set aside)", "fail to run (set aside)", "judged",
+                 "killed by suite", "suite kill rate", "killed by single DB", "single-DB kill rate"], wrong_rows)),
             ("Rewrites (meaning-preserving): rejections are false", common.table(
-                ["kind", "rewrites", "rejected by suite", "rejected by single DB"], rewrite_rows)),
+                ["kind", "rewrites", "rejected by suite", "rejected by single DB"], rewrite_rows)
+             + f"\n\nGolds scored as their own answer: {power.golds.scored}, uninformative {power.golds.uninformative}, "
+             f"rejected {power.golds.rejected}."),
             ("Cost (seconds per 100 answers, suite and single DB timed in alternation)", common.table(
                 ["workload", "answers", "suite s/100", "single DB s/100"], cost_rows)
              + f"\n\nAdded to the demo's evaluate stage ({DEMO_ANSWERS} answers, {DEMO_EVALUATE_S} s): "
              f"{demo['added_to_demo_s']:.2f} s ({common.pct(demo['share_of_demo_evaluate'])})."),
             ("Targets", common.targets_table([
                 ("suite kill rate (≥ 0.95)", power.kill_rate("suite"), 0.95),
-                ("rewrites accepted (1 = none falsely rejected)",
-                 1 - power.false_rejections() / max(sum(t.judged for t in power.rewrites.values()), 1), 1.0),
+                ("rewrites accepted (1 = none falsely rejected)", rewrites_accepted([power]), 1.0),
                 ("single-DB kill rate", power.kill_rate("single"), None),
+                ("swapped golds killed by the suite", power.swapped_kill_rate("suite"), None),
             ])),
         ],
-        {"mutants": {k: vars(t) for k, t in power.mutants.items()}, "rewrites": {k: vars(t) for k, t in power.rewrites.items()},
-         "kill_rate_suite": power.kill_rate("suite"), "kill_rate_single_db": power.kill_rate("single"),
-         "false_rejections": power.false_rejections(), "seconds_per_100": per_100, "demo_shaped": demo},
+        {**asdict(power), "kill_rate_suite": power.kill_rate("suite"), "kill_rate_single_db": power.kill_rate("single"),
+         "swapped_kill_rate_suite": power.swapped_kill_rate("suite"), "false_rejections": power.false_rejections(),
+         "demo_shaped": demo},
     )
+
+
+BUILTIN, WIKISQL = "built-in, databases withheld", "WikiSQL"
+
+
+def share(part: int, whole: int) -> str | None:
+    return common.pct(part / whole) if whole else None
+
+
+def schema_only_wrong_answers(power: Power) -> str:
+    """One source's kill table; the real-database suite's column where the pairs have databases."""
+    headers = ["kind", "judged", "killed by suite (schema-only)", "kill rate", "killed by single generated DB",
+               "kill rate"] + (["real-database suite kill rate (same answers)"] if power.reference else [])
+    rows = [
+        (k, t.judged, t.rejected_by_suite, rate(t.rejected_by_suite, t.judged), t.rejected_by_single_db,
+         rate(t.rejected_by_single_db, t.judged)) + ((rate(t.rejected_by_reference, t.judged),) if power.reference else ())
+        for k, t in wrong_answer_kinds(power)
+    ]
+    every = Tally.total([*power.mutants.values(), power.swapped])
+    return (common.table(headers, rows) + f"\n\nSet aside: {every.equivalent} the same query as the gold, "
+            f"{every.invalid} failing to run on the generated databases.")
+
+
+def schema_only_rewrites(sources: dict[str, Power]) -> str:
+    rows = []
+    for name, power in sources.items():
+        rows += [
+            (name, k, t.judged, t.rejected_by_suite, t.rejected_by_single_db,
+             t.rejected_by_reference if power.reference else None)
+            for k, t in ((k, power.rewrites[k]) for k in REWRITE_KINDS)
+        ]
+        rows.append((name, "the gold itself", power.golds.scored - power.golds.uninformative, power.golds.rejected,
+                     None, None))
+    return common.table(["source", "kind", "judged", "rejected by suite (schema-only)",
+                         "rejected by single generated DB", "rejected by real-database suite"], rows)
+
+
+def uninformative(sources: dict[str, Power]) -> str:
+    rows = [
+        (name, p.golds.scored, p.golds.uninformative, share(p.golds.uninformative, p.golds.scored))
+        + ((p.golds.uninformative_for_reference, share(p.golds.uninformative_for_reference, p.golds.scored))
+           if p.reference else (None, None))
+        for name, p in sources.items()
+    ]
+    return common.table(["source", "golds", "uninformative (schema-only)", "share", "uninformative (real database)",
+                         "share"], rows)
+
+
+def schema_only_cost(builtin: Power, wiki: Power) -> str:
+    rows = [
+        (name, suite, t.answers, t.per_100_answers(), t.builds, t.per_build())
+        for name, suite, t in [(BUILTIN, "schema-only suite", builtin.suite_time),
+                               (BUILTIN, "real-database suite", builtin.reference_time),
+                               (WIKISQL, "schema-only suite", wiki.suite_time)]
+    ]
+    ratio = common.ratio(builtin.suite_time.per_100_answers(), builtin.reference_time.per_100_answers())
+    return (common.table(["source", "suite", "answers", "s per 100 answers", "first builds", "s per first build"], rows)
+            + "\n\nThe built-in suites score each answer back to back (timed in alternation). "
+            f"Schema-only ÷ real-database suite, s per 100 warm answers on the same golds: "
+            f"{'–' if ratio is None else f'{ratio:.2f}'} (target ≤ 2).")
+
+
+def schema_only_targets(builtin: Power, wiki: Power) -> str:
+    golds = [builtin.golds, wiki.golds]
+    scored = sum(g.scored for g in golds)
+    return common.targets_table([
+        ("built-in: schema-only suite kill rate, mutants (≥ 0.97)", builtin.kill_rate("suite"), 0.97),
+        ("WikiSQL: schema-only suite kill rate, mutants (≥ 0.97)", wiki.kill_rate("suite"), 0.97),
+        ("built-in: swapped golds killed (≥ 0.99)", builtin.swapped_kill_rate("suite"), 0.99),
+        ("WikiSQL: swapped golds killed (≥ 0.99)", wiki.swapped_kill_rate("suite"), 0.99),
+        ("rewrites and golds accepted (1 = none falsely rejected)", rewrites_accepted([builtin, wiki]), 1.0),
+        ("informative golds (≥ 0.98: uninformative ≤ 2%)",
+         1 - sum(g.uninformative for g in golds) / scored if scored else None, 0.98),
+        ("cost: real-database ÷ schema-only suite, warm (≥ 0.5: within 2×)",
+         common.ratio(builtin.reference_time.per_100_answers(), builtin.suite_time.per_100_answers()), 0.5),
+        ("built-in: single generated DB kill rate, mutants", builtin.kill_rate("single"), None),
+        ("built-in: real-database suite kill rate, mutants", builtin.kill_rate("reference"), None),
+    ])
+
+
+def schema_only_report(args, pairs: list[dict]) -> None:
+    from bench import wikisql_schema_only
+
+    sample = random.Random(args.seed).sample(pairs, args.golds)
+    common.progress(f"schema-only: {len(sample)} built-in golds, databases withheld (real-database suite beside)")
+    builtin = measure(sample, seed=args.seed, schema_only=True, pool=pairs)
+    conversion = wikisql_schema_only.convert()
+    wiki_sample = random.Random(args.seed).sample(conversion.pairs, min(args.golds, len(conversion.pairs)))
+    common.progress(f"schema-only: {len(wiki_sample)} WikiSQL golds")
+    wiki = measure(wiki_sample, seed=args.seed, schema_only=True, pool=conversion.pairs)
+    sources = {BUILTIN: builtin, WIKISQL: wiki}
+    wiki_heading = (f"(b) WikiSQL, schema-only ({wiki.golds.scored} golds of {len(conversion.pairs)} converted; "
+                    f"{conversion.rows} rows read, {conversion.not_read} not read, "
+                    f"{conversion.not_running} not running on the empty schema)")
+    common.emit(
+        args,
+        "Mutation power of the schema-only suite (execution_suite) vs one generated database (execution_match)",
+        None,
+        [
+            (f"(a) Built-in golds, databases withheld ({builtin.golds.scored} golds)", schema_only_wrong_answers(builtin)),
+            (wiki_heading, schema_only_wrong_answers(wiki)),
+            ("Rewrites (meaning-preserving) and the golds themselves: rejections are false", schema_only_rewrites(sources)),
+            ("Uninformative golds (execution_suite None on the gold itself)", uninformative(sources)),
+            ("Cost (warm answers; each gold's first scoring builds its suite and is timed apart)",
+             schema_only_cost(builtin, wiki)),
+            ("Targets", schema_only_targets(builtin, wiki)),
+        ],
+        {"builtin": asdict(builtin), "wikisql": asdict(wiki),
+         "wikisql_conversion": {"rows": conversion.rows, "not_read": conversion.not_read,
+                                "not_running": conversion.not_running, "pairs": len(conversion.pairs)},
+         "cost_ratio_schema_only_to_real_db": common.ratio(builtin.suite_time.per_100_answers(),
+                                                           builtin.reference_time.per_100_answers())},
+    )
+
+
+def main() -> None:
+    p = common.parser("Mutation testing of the SQL execution metrics", threads=False)
+    p.add_argument("--golds", type=int, default=300, help="gold queries sampled (per source with --schema-only)")
+    p.add_argument("--seed", type=int, default=0, help="sample and neighbour seed")
+    p.add_argument("--schema-only", action="store_true",
+                   help="score on CREATE TABLE text alone: built-in golds without their databases, and WikiSQL")
+    args = p.parse_args()
+
+    from harness.data import builtin_sql
+
+    pairs = builtin_sql.load(seed=0)
+    if args.schema_only:
+        schema_only_report(args, pairs)
+    else:
+        real_database_report(args, pairs)
 
 
 if __name__ == "__main__":
