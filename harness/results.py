@@ -258,6 +258,11 @@ class ExecutionBasis(StrEnum):
     NO_SCHEMA = "none (no database or schema)"
 
 
+def judged_by_sentence(counts: dict[ExecutionBasis, int]) -> str:
+    """'distilled test suite from CREATE TABLE text: 97; could not test (...): 3', in the enum's order."""
+    return "; ".join(f"{basis.value}: {counts[basis]}" for basis in ExecutionBasis if counts.get(basis))
+
+
 class Decoding(_Record):
     strategy: Literal["greedy", "constrained"] = "greedy"  # constrained: greedy held to a per-example grammar
     max_new_tokens: int
@@ -287,6 +292,7 @@ class ExampleRow(_Record):
     meta: dict[str, Any] = Field(default_factory=dict)
     base_scores: dict[str, float | None] = Field(default_factory=dict)
     tuned_scores: dict[str, float | None] = Field(default_factory=dict)
+    judged_by: ExecutionBasis | None = None  # how its execution verdict was reached (None: no execution metric)
 
 
 Side = Literal["base", "tuned"]
@@ -300,6 +306,7 @@ class Evaluation(_Record):
     throughput: dict[Side, Throughput]
     latency: dict[Side, Latency] = Field(default_factory=dict)
     breakdown: dict[str, dict[str, BreakdownGroup]] = Field(default_factory=dict)  # column -> value -> means
+    judged_by: dict[ExecutionBasis, int] = Field(default_factory=dict)  # examples per execution basis
     examples: list[ExampleRow] = Field(default_factory=list)
     # The same examples under each further `evaluation.decoding` mode (no perplexity or batch-1
     # timing there: neither depends on how answers are decoded); this one is the first mode.
@@ -370,6 +377,7 @@ class ScoredSet(_Record):
     unanswered: int  # scored as an empty answer (wrong wherever a metric applies), never dropped from n
     metrics: dict[str, ScoreInterval]
     examples: list[ScoredAnswer]
+    judged_by: dict[ExecutionBasis, int] = Field(default_factory=dict)  # examples per execution basis
 
 
 class ScoreResults(_Record):

@@ -10,7 +10,7 @@ import yaml
 
 from harness.cli import main
 from harness.data import load_splits
-from harness.results import ScoreResults
+from harness.results import ExecutionBasis, ScoreResults
 from harness.spec import load_spec
 from tests.conftest import write_spec
 
@@ -110,7 +110,9 @@ def test_ids_and_questions_match_across_the_test_split_and_benchmarks(spec_file,
     assert record.sets["test"].metrics["execution_suite"].mean == 1.0
     assert record.sets["test"].metrics["exact_text"].mean == 1.0
     assert [(e.id, e.line) for e in record.sets["bench"].examples] == [("b1", None), ("b2", 4), ("b3", None)]
-    assert out.splitlines()[1].split()[:5] == ["Execution", "accuracy", "(test", "suite)", "1.000"]
+    assert out.splitlines()[1] == "  execution verdicts: real database + neighbours: 3"
+    assert out.splitlines()[2].split()[:5] == ["Execution", "accuracy", "(test", "suite)", "1.000"]
+    assert record.sets["test"].judged_by == {ExecutionBasis.REAL_DATABASE: 3}
 
 
 def test_question_shared_by_two_sets_is_ambiguous_unless_the_row_names_its_set(spec_file, tmp_path, capsys):
@@ -170,3 +172,29 @@ def test_spec_without_a_text_metric_cannot_score(tmp_path, capsys, concert_db):
                                                "evaluation": {"metrics": ["perplexity", "latency"]}})
     code, record, _, err = _score(spec, [{"id": "x", "answer": "y"}], tmp_path / "out", capsys)
     assert code == 2 and record is None and "evaluation.metrics: perplexity, latency has no family that scores answer text" in err
+
+
+def test_a_schema_only_benchmark_counts_what_it_could_not_test(tmp_path, capsys, concert_db):
+    """The seed's Llama-2-SQL layout: the schema is CREATE TABLE text in the prompt; one gold is
+    empty by construction, so no generated database can test it and it is counted, not passed."""
+    schema = "CREATE TABLE singer (id INTEGER PRIMARY KEY, name TEXT, country TEXT, age INTEGER)"
+    rows = [("Singers older than 30?", "SELECT name FROM singer WHERE age > 30"),
+            ("Singers aged both over 50 and under 20?", "SELECT name FROM singer WHERE age > 50 AND age < 20")]
+    bench = _jsonl(tmp_path / "llama2.jsonl", [
+        {"id": f"s{i}", "input": f"### Instruction:\n{q}\n\n### Input:\n{schema}\n\n### Response:\n", "output": sql}
+        for i, (q, sql) in enumerate(rows)])
+    data = _jsonl(tmp_path / "data.jsonl", [{"id": f"d{i:02d}", "question": q, "sql": s, "db_path": str(concert_db)}
+                                            for i, (q, s) in enumerate(DATA_ROWS)])
+    spec_file = write_spec(tmp_path / "spec.yaml", {
+        "project": "schema-only", "model": {"source": "tiny"},
+        "data": {"source": str(data), "format": "question-sql", "split": {"valid": 2, "test": 3, "seed": 0}},
+        "evaluation": {"metrics": ["sql"], "bootstrap_resamples": 100,
+                       "benchmarks": [{"name": "llama2", "source": str(bench), "format": "llama2-sql"}]},
+    })
+    answers = [{"id": "s0", "answer": "SELECT name FROM singer WHERE age >= 30"}, {"id": "s1", "answer": "SELECT name FROM singer WHERE 0"}]
+    code, record, out, _ = _score(spec_file, answers, tmp_path / "out", capsys)
+    scored = record.sets["llama2"]
+    assert code == 0 and scored.judged_by == {ExecutionBasis.SCHEMA_SUITE: 1, ExecutionBasis.UNINFORMATIVE: 1}
+    assert [e.scores["execution_suite"] for e in scored.examples] == [0.0, None]
+    assert scored.metrics["execution_suite"].n == 1
+    assert "distilled test suite from CREATE TABLE text: 1; could not test" in out

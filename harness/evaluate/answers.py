@@ -8,6 +8,7 @@ can be set side by side, and the metric itself can be audited on hand-picked ans
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +16,16 @@ from harness import metrics as registry
 from harness.data import sources
 from harness.data.records import Example
 from harness.errors import UserError
-from harness.evaluate.metric import Metric
+from harness.evaluate.metric import Metric, judged_by
 from harness.evaluate.stats import estimate
-from harness.results import ScoredAnswer, ScoredSet, ScoreInterval, ScoreResults
+from harness.results import (
+    ExecutionBasis,
+    ScoredAnswer,
+    ScoredSet,
+    ScoreInterval,
+    ScoreResults,
+    judged_by_sentence,
+)
 
 # The families that judge an answer's text; perplexity and latency need the model itself.
 TEXT_FAMILIES = (registry.Family.SQL.value, registry.Family.EXACT_TEXT.value)
@@ -88,7 +96,7 @@ def score_sets(
     """Each set's examples scored with `metrics`; unanswered examples count, as empty answers."""
     out = {}
     for s in sets:
-        rows, columns = [], {}
+        rows, columns, bases = [], {}, Counter[ExecutionBasis]()
         for i, ex in enumerate(s.examples):
             answer = answers.get((s.name, i))
             scores: dict[str, float | None] = {}
@@ -96,12 +104,15 @@ def score_sets(
                 scores.update(metric.score(answer.text if answer else UNANSWERED, ex))
             for key, value in scores.items():
                 columns.setdefault(key, []).append(value)
+            if (basis := judged_by(metrics, ex)) is not None:
+                bases[basis] += 1
             rows.append(ScoredAnswer(id=ex.id, line=answer.line if answer else None,
                                      answer=answer.text if answer else None, scores=scores))
         answered = sum(row.line is not None for row in rows)
         out[s.name] = ScoredSet(
             n=len(rows), answered=answered, unanswered=len(rows) - answered,
             metrics={key: _interval(values, n_resamples) for key, values in columns.items()}, examples=rows,
+            judged_by=dict(bases),
         )
     return out
 
@@ -112,6 +123,8 @@ def summary_lines(record: ScoreResults) -> list[str]:
     for name, scored in record.sets.items():
         lines.append(f"{name}: {scored.n} examples, {scored.answered} answered, {scored.unanswered} unanswered"
                      + (" (scored as empty answers)" if scored.unanswered else ""))
+        if scored.judged_by:
+            lines.append(f"  execution verdicts: {judged_by_sentence(scored.judged_by)}")
         for key in registry.METRICS:  # registry order: the headline first
             m, info = scored.metrics.get(key), registry.METRICS[key]
             if m is None or m.mean is None or info.counts_table:

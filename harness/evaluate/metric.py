@@ -30,3 +30,8 @@ class Metric(abc.ABC):
         """True once no continuation of `prediction` can change its scores: generation may stop there.
         False (never stop early) unless a metric knows where its answers end."""
         return False
+
+
+def judged_by(metrics: list[Metric], example: Example) -> StrEnum | None:
+    """How the metrics reached their verdict on `example`: the first metric that says."""
+    return next((basis for metric in metrics if (basis := metric.judged_by(example)) is not None), None)

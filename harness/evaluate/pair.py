@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,17 +27,19 @@ from harness.evaluate.generation import (
     measure_latency,
     measure_latency_pair,
 )
-from harness.evaluate.metric import Metric
+from harness.evaluate.metric import Metric, judged_by
 from harness.evaluate.sql import SqlMetric
 from harness.evaluate.sql.grammar import SqlSchemaConstraint
 from harness.evaluate.stats import bootstrap, comparison, holm, perplexity, summarize
 from harness.hardware import evaluation_dtype, this_machine
+from harness.models import cache_root
 from harness.results import (
     BreakdownGroup,
     Comparison,
     Decoding,
     Evaluation,
     ExampleRow,
+    ExecutionBasis,
     Latency,
     Throughput,
     Verdict,
@@ -62,12 +65,14 @@ CONSTRAINTS: dict[str, Constraint] = {"constrained": SqlSchemaConstraint()}
 
 
 def build_metrics(names: list[str]) -> list[Metric]:
+    """The scorers `evaluation.metrics` names; distilled SQL test suites are kept in the harness cache."""
     metrics: list[Metric] = []
     if "exact_text" in names:
         metrics.append(ExactText())
     if "sql" in names:
-        metrics.append(SqlMetric())
+        metrics.append(SqlMetric(suite_cache=cache_root() / "sql-suites"))
     return metrics
+
 
 
 def stop_rule(spec: EvaluationSpec, metrics: list[Metric]) -> AnswerIsFinal | None:
@@ -91,6 +96,7 @@ class ModelRun:
     batched_seconds: float
     batched_tokens_per_s: float
     latency: list[dict]
+    judged_by: list[ExecutionBasis | None]
 
 
 def run_model(
@@ -146,6 +152,7 @@ def run_model(
         batched_seconds=gens.seconds,
         batched_tokens_per_s=gens.tokens_per_second,
         latency=latency,
+        judged_by=[judged_by(metrics, ex) for ex in examples],
     )
 
 
@@ -263,6 +270,7 @@ def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec:
             if run.latency
         },
         breakdown=_breakdown(base, tuned, examples, spec.breakdown),
+        judged_by=dict(Counter(basis for basis in base.judged_by if basis is not None)),
         examples=[
             ExampleRow(
                 id=ex.id,
@@ -273,6 +281,7 @@ def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec:
                 meta={k: ex.meta[k] for k in spec.breakdown if k in ex.meta},
                 base_scores={k: v[i] for k, v in base.scores.items()},
                 tuned_scores={k: v[i] for k, v in tuned.scores.items()},
+                judged_by=base.judged_by[i],
             )
             for i, (ex, b_out, t_out) in enumerate(zip(examples, base.outputs, tuned.outputs))
         ],

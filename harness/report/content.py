@@ -27,6 +27,7 @@ from harness.results import (
     Throughput,
     Trial,
     Verdict,
+    judged_by_sentence,
 )
 
 SCHEMA_VERSION = 2
@@ -58,6 +59,7 @@ def build(results: RunResults, spec: dict | None = None) -> dict:
         "metrics": rows,
         "outcome_counts": outcome_counts_view(evaluation),
         "refinements": refinements_view(evaluation),
+        "judged_by": judged_by_sentence(evaluation.judged_by) or None,
         "decodings": decodings_view(evaluation),
         "evaluation_sets": evaluation_sets_view(results, by_name.get(headline["metric"])),
         "latency": latency_view(evaluation, by_name),
@@ -276,6 +278,7 @@ def evaluation_sets_view(results: RunResults, test_headline: dict | None) -> dic
             "headline_outcome": headline["outcome"] if headline else "not measured",
             "outcome_counts": outcome_counts_view(evaluation),
             "refinements": refinements_view(evaluation),
+            "judged_by": judged_by_sentence(evaluation.judged_by) or None,
         })
     side_by_side = [{"name": "test split", "headline": test_headline}]
     side_by_side += [{"name": item["name"], "headline": item["headline"]} for item in sets]
