@@ -44,7 +44,7 @@ def _validate(args) -> int:
     if "sql" in spec.evaluation.metrics:  # where each evaluated set's execution verdict comes from
         evaluated = [("test", checked.splits.test), *checked.splits.evaluation_only.items(), *checked.benchmarks.items()]
         for name, examples in evaluated:
-            print(f"  {name} ({len(examples)} rows): {schema_sources(examples).describe()}")
+            print(f"  {name} ({len(examples)} row{'s' * (len(examples) != 1)}): {schema_sources(examples).describe()}")
     return 0
 
 

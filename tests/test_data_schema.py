@@ -150,9 +150,10 @@ def test_a_llama2_sql_file_gives_schemas_that_build_and_execution_scores(tmp_pat
 
 
 def test_describe_names_each_source_and_counts_a_mix():
-    assert SchemaSources(real_database=0, schema_text=5, none=0).describe().startswith("SQL execution on test suites built from schema text")
+    assert SchemaSources(real_database=0, schema_text=5, none=0).describe().startswith(
+        "SQL execution on distilled test suites built from schema text")
     assert SchemaSources(real_database=3, schema_text=0, none=2).describe() == (
-        "3 rows SQL execution on real databases; 2 rows no database or schema: no execution metrics")
+        "SQL execution on real databases (+ neighbours): 3 rows; no database or schema: no execution metrics: 2 rows")
 
 
 def _validate_lines(spec_path: Path, capsys) -> list[str]:
@@ -166,8 +167,8 @@ def test_validate_says_schema_text_for_a_llama2_sql_file(tmp_path, capsys):
     spec = tiny_spec_dict(data={"source": str(path), "split": {"valid": 2, "test": 4}},
                           **{"evaluation.benchmarks": [{"name": "bare", "source": str(bench)}]})
     assert _validate_lines(write_spec(tmp_path / "spec.yaml", spec), capsys) == [
-        "  test (4 rows): SQL execution on test suites built from schema text (CREATE TABLE, no rows)",
-        "  bare (1 rows): no database or schema: no execution metrics"]
+        "  test (4 rows): SQL execution on distilled test suites built from schema text (CREATE TABLE, no rows)",
+        "  bare (1 row): no database or schema: no execution metrics"]
     spec["evaluation"]["metrics"] = ["exact_text"]
     assert _validate_lines(write_spec(tmp_path / "spec.yaml", spec), capsys) == []
 
@@ -175,7 +176,7 @@ def test_validate_says_schema_text_for_a_llama2_sql_file(tmp_path, capsys):
 def test_validate_says_real_databases_for_the_builtin_set(tmp_path, capsys):
     spec = tiny_spec_dict(data={"source": "builtin:sql", "subset": 120, "split": {"valid": 12, "test": 8}})
     assert _validate_lines(write_spec(tmp_path / "spec.yaml", spec), capsys) == [
-        "  test (8 rows): SQL execution on real databases"]
+        "  test (8 rows): SQL execution on real databases (+ neighbours)"]
 
 
 @pytest.mark.train
@@ -187,4 +188,6 @@ def test_a_llama2_sql_file_runs_with_execution_accuracy_as_its_headline(tmp_path
     assert main(["run", str(write_spec(tmp_path / "tiny.yaml", spec))]) == 0
     (run_dir,) = (tmp_path / "runs" / "tiny").iterdir()
     assert load(run_dir).evaluation.verdict.headline == "execution_suite"
-    assert "Execution accuracy (test suite)" in (run_dir / "report.md").read_text()
+    report = (run_dir / "report.md").read_text()
+    assert "Execution accuracy (test suite)" in report
+    assert "SQL execution verdicts (8 examples): distilled test suite from CREATE TABLE text: " in report

@@ -114,13 +114,13 @@ class SchemaSources:
     none: int
 
     def describe(self) -> str:
-        kinds = [(self.real_database, "SQL execution on real databases"),
-                 (self.schema_text, "SQL execution on test suites built from schema text (CREATE TABLE, no rows)"),
+        kinds = [(self.real_database, "SQL execution on real databases (+ neighbours)"),
+                 (self.schema_text, "SQL execution on distilled test suites built from schema text (CREATE TABLE, no rows)"),
                  (self.none, "no database or schema: no execution metrics")]
         present = [(count, words) for count, words in kinds if count]
         if len(present) == 1:
             return present[0][1]
-        return "; ".join(f"{count} rows {words}" for count, words in present)
+        return "; ".join(f"{words}: {count} rows" for count, words in present)
 
 
 def schema_sources(examples: Iterable[Example]) -> SchemaSources:
