@@ -25,6 +25,7 @@ from sqlglot import exp
 
 from harness.evaluate.sql.mutants import MUTANT_KINDS, each_node
 from harness.evaluate.sql.mutants import mutants as product_mutants
+from harness.evaluate.sql.schema import read_tables
 from harness.evaluate.sql.structure import structural_match
 
 REWRITE_KINDS = ("equal_to_in", "and_terms_reordered", "aliases", "column_order", "operands_swapped")
@@ -46,7 +47,7 @@ def mutants(gold: str, schema: str | Path) -> list[Variant]:
     `equivalent` where the schema proves it; `schema` is a database file or CREATE TABLE text."""
     tree = sqlglot.parse_one(gold, read="sqlite")
     facts = _Facts(tree, schema)
-    return [Variant(m.kind, m.sql, facts.proves_equivalent(m.kind)) for m in product_mutants(tree)]
+    return [Variant(m.kind, m.sql, facts.proves_equivalent(m.kind)) for m in product_mutants(tree, facts.tables)]
 
 
 class _Facts:
@@ -60,12 +61,10 @@ class _Facts:
             conn = sqlite3.connect(":memory:")
             conn.executescript(schema)
         try:
-            self.primary_keys = {
-                name.lower(): {r[1].lower() for r in conn.execute(f'PRAGMA table_info("{name}")') if r[5]}
-                for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            }
+            self.tables = read_tables(conn)
         finally:
             conn.close()
+        self.primary_keys = {t.name.lower(): {c.name.lower() for c in t.columns if c.primary_key} for t in self.tables}
 
     def one_row(self) -> bool:
         """An aggregate without GROUP BY returns exactly one row."""
