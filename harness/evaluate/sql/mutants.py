@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from harness.evaluate.sql.schema import Table
+from harness.evaluate.sql.schema import Column, Table
 
 MUTANT_KINDS = (
     "comparison_boundary",  # > <-> >=, < <-> <=
@@ -202,30 +202,48 @@ def _set_operation_mutants(tree: exp.Expr) -> Iterator[str]:
 
 def _column_mutants(tree: exp.Expr, tables: Sequence[Table]) -> Iterator[str]:
     """Each column reference replaced by other columns of the table it names (or of the only
-    table in the query), and COUNT(*) by COUNT(column), which differs where the column is NULL."""
-    columns = {t.name.lower(): [c.name for c in t.columns] for t in tables}
+    table in the query), and COUNT(*) by COUNT(column) for a column that may be NULL there.
+
+    Swaps that cannot change a result are left out: COUNT(x) -> COUNT(y) when neither may be
+    NULL, and COUNT(*) -> COUNT(x) when x is NOT NULL or the query compares it with a value."""
+    columns = {t.name.lower(): t.columns for t in tables}
     aliases = {t.alias_or_name.lower(): t.name.lower() for t in tree.find_all(exp.Table)}
     only = next(iter(aliases.values())) if len(set(aliases.values())) == 1 else None
+    compared = {c.name.lower() for c in tree.find_all(exp.Column) if _compared_with_value(c)}
 
-    def others(column: exp.Column) -> list[str]:
-        table = aliases.get(column.table.lower()) if column.table else only
-        names = columns.get(table or "", [])
-        return [n for n in names if n.lower() != column.name.lower()][:_SWAPS_PER_COLUMN]
+    def table_of(column: exp.Column) -> tuple[Column, ...]:
+        return columns.get((aliases.get(column.table.lower()) if column.table else only) or "", ())
+
+    def nullable(column: exp.Column) -> bool:
+        return any(c.nullable for c in table_of(column) if c.name.lower() == column.name.lower())
 
     for index, column in enumerate(list(tree.find_all(exp.Column))):
-        for name in others(column):
+        counted = isinstance(column.parent, exp.Count)
+        others = [c for c in table_of(column) if c.name.lower() != column.name.lower()]
+        if counted:
+            others = [c for c in others if c.nullable or nullable(column)]
+        for other in others[:_SWAPS_PER_COLUMN]:
             copy = tree.copy()
-            list(copy.find_all(exp.Column))[index].set("this", exp.to_identifier(name, quoted=True))
+            list(copy.find_all(exp.Column))[index].set("this", exp.to_identifier(other.name, quoted=True))
             yield _sql(copy)
     if only is not None:
-        for name in columns.get(only, [])[:_SWAPS_PER_COLUMN]:
+        maybe_null = [c for c in columns.get(only, ()) if c.nullable and c.name.lower() not in compared]
+        for column in maybe_null[:_SWAPS_PER_COLUMN]:
             yield from each_node(
                 tree,
                 exp.Count,
-                lambda n, name=name: (
+                lambda n, name=column.name: (
                     exp.Count(this=exp.column(name, quoted=True)) if isinstance(n.this, exp.Star) else None
                 ),
             )
+
+
+def _compared_with_value(column: exp.Column) -> bool:
+    """`column <op> literal`: rows where it is NULL never pass, so it is not NULL in the result."""
+    parent = column.parent
+    return isinstance(parent, (exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.In, exp.Between)) and any(
+        isinstance(a, exp.Literal) for a in parent.args.values()
+    )
 
 
 _GENERATORS: dict[str, Callable[[exp.Expr], Iterator[str]]] = {

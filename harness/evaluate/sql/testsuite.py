@@ -60,7 +60,7 @@ MAX_CANDIDATES = 256
 MIN_INFORMATIVE = 8  # informative candidates to see before stopping once every mutant is told apart
 ENOUGH_INFORMATIVE = 32  # informative candidates after which mutants no candidate told apart are given up
 MIN_SUITE = 4
-_MAX_ROWS = 48
+_MAX_ROWS = 160
 _ODD_CELL_SHARE = 0.2  # in a block candidate, cells that leave the column's one value
 _WORDS = ("alpha", "beta", "gamma", "delta", "Alpha", "omega", "x", "New York")
 
@@ -75,13 +75,16 @@ class Profile:
     constant_share: float  # chance each of a column's gold-derived values is in this candidate's pool
     exact_share: float  # chance a cell takes one of the gold's own constants for its column
     blocks: bool = False  # rows grouped in blocks sized around the gold's COUNT thresholds
+    spread: bool = False  # values past the pool rarely repeat: more rows than a LIMIT, orderings without ties
+    narrow: bool = False  # random numbers from 1-3, so an average is often one of the values (`x < avg(x)`)
 
 
 _PROFILES = (
     Profile((1, 4), pool=1, null_share=0.0, constant_share=0.6, exact_share=0.5),
-    Profile((3, 8), pool=2, null_share=0.1, constant_share=0.5, exact_share=0.3),
-    Profile((2, 6), pool=3, null_share=0.0, constant_share=0.8, exact_share=0.5, blocks=True),
+    Profile((3, 8), pool=3, null_share=0.1, constant_share=0.5, exact_share=0.3, narrow=True),
+    Profile((2, 6), pool=3, null_share=0.15, constant_share=0.8, exact_share=0.5, blocks=True),
     Profile((6, 16), pool=4, null_share=0.2, constant_share=0.4, exact_share=0.2),
+    Profile((8, 24), pool=2, null_share=0.0, constant_share=0.5, exact_share=0.6, spread=True),
 )
 
 
@@ -205,6 +208,7 @@ class _ColumnDraw:
     exact: list  # the gold's own constants for this column
     derived: list  # those constants and the values beside them
     foreign: bool  # a declared foreign key: values are the parent's keys
+    linked: bool  # equated with another column by the gold's join: values from a shared pool
     grouping: bool  # rows of a block share its value
 
     @property
@@ -271,11 +275,14 @@ def _insert_sql(table: str, width: int) -> str:
     return f"INSERT INTO {quote_identifier(table)} VALUES ({', '.join('?' * width)})"
 
 
-def _random_value(kind: str, rng: random.Random) -> str | int | float:
+def _random_value(kind: str, rng: random.Random, *, wide: bool = False) -> str | int | float:
+    """A value of the kind; `wide` ones rarely repeat (for orderings without ties)."""
     if kind == "integer":
-        return rng.randint(0, 20)
+        return rng.randint(0, 1000 if wide else 20)
     if kind == "real":
-        return round(rng.uniform(0, 100), rng.choice((0, 1, 2)))
+        return round(rng.uniform(0, 100), 3 if wide else rng.choice((0, 1, 2)))
+    if wide and kind == "text":
+        return f"{rng.choice(_WORDS)} {rng.randint(0, 10**6)}"
     if kind == "date":
         return f"{rng.randint(1990, 2025)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
     if kind == "bool":
@@ -315,7 +322,9 @@ class _Generator:
         self.thresholds = sorted(_count_thresholds(gold_trees)) or [2]
         self.order = _parents_first(self.tables, self.parents)
         joined = {c.name.lower() for pair in _equated_columns(gold_trees) for c in pair}
-        self.referenced = {k.parent for k in declared} | {
+        used = {t.name.lower() for tree in gold_trees for t in tree.find_all(exp.Table)}
+        self.numeric = _numeric_columns(gold_trees)
+        self.referenced = {k.parent for k in declared if k.table.lower() in used and k.parent.lower() in used} | {
             t.name for t in self.tables for c in t.columns if c.primary_key and c.name.lower() in joined
         }
 
@@ -351,7 +360,15 @@ class _Generator:
         derived = [v for v in dict.fromkeys(self.values.get(column.name.lower(), [])) if _fits(column.kind, v)]
         chosen = [v for v in derived if rng.random() < profile.constant_share]
         loose = [v for v in self.loose if _fits(column.kind, v) and rng.random() < 0.15]
-        return list(dict.fromkeys(chosen + loose + [_random_value(column.kind, rng) for _ in range(profile.pool)]))
+        kind = self._value_kind(column)
+        if profile.narrow and kind in ("integer", "real"):
+            return list(dict.fromkeys(chosen + loose + rng.sample((1, 2, 3), min(3, profile.pool))))
+        return list(dict.fromkeys(chosen + loose + [_random_value(kind, rng) for _ in range(profile.pool)]))
+
+    def _value_kind(self, column: Column) -> str:
+        """The column's kind, except that a text column the gold uses as a number gets numbers
+        (sql-create-context declares every column VARCHAR, `age < (SELECT avg(age) ...)` included)."""
+        return "integer" if column.kind == "text" and column.name.lower() in self.numeric else column.kind
 
     def _rows(self, table: Table, profile: Profile, rng: random.Random, keys: dict, link_pools: dict) -> list[list]:
         """One table's rows. In a block profile a referenced table gets a few rows with distinct
@@ -361,6 +378,7 @@ class _Generator:
         referenced = profile.blocks and table.name in self.referenced
         blocks = self._blocks(rng) if profile.blocks and not referenced else None
         n = min(_MAX_ROWS, sum(blocks)) if blocks else rng.randint(2, 4) if referenced else rng.randint(*profile.rows)
+        own_groups = any(c.name.lower() in self.grouped for c in table.columns)  # else its keys form the groups
         columns = []
         for column in table.columns:
             key = (table.name, column.name)
@@ -371,11 +389,15 @@ class _Generator:
                 pool = link_pools[self.links[key]]
             else:
                 pool = self._column_pool(column, profile, rng)
-            grouping = parent is not None or key in self.links or column.name.lower() in self.grouped
+            grouping = column.name.lower() in self.grouped or (
+                (parent is not None or key in self.links) and not own_groups
+            )
             exact = [v for v in dict.fromkeys(self.exact.get(column.name.lower(), [])) if _fits(column.kind, v)]
             derived = [v for v in dict.fromkeys(self.values.get(column.name.lower(), [])) if _fits(column.kind, v)]
             columns.append(
-                _ColumnDraw(column, rng.sample(pool, len(pool)), exact, derived, parent is not None, grouping)
+                _ColumnDraw(
+                    column, rng.sample(pool, len(pool)), exact, derived, parent is not None, key in self.links, grouping
+                )
             )
         if blocks:
             return self._block_rows(columns, blocks, n, profile, rng)
@@ -415,11 +437,13 @@ class _Generator:
         if draw.exact and rng.random() < profile.exact_share:
             return rng.choice(draw.exact)
         if not pool:
-            return None if column.nullable else _random_value(column.kind, rng)
+            return None if column.nullable else _random_value(self._value_kind(column), rng)
         if i < len(pool) and not draw.foreign:
             return pool[i]
         if distinct and column.kind == "text":
             return f"zz unique {i}"
+        if profile.spread and not draw.foreign and not draw.linked:
+            return _random_value(self._value_kind(column), rng, wide=True)
         return rng.choice(pool)
 
     def _blocks(self, rng: random.Random) -> list[int]:
@@ -437,6 +461,24 @@ def _block_of(i: int, blocks: list[int]) -> int:
     return len(blocks) - 1
 
 
+_NUMERIC_USES = (exp.Avg, exp.Sum, exp.Min, exp.Max, exp.Add, exp.Sub, exp.Mul, exp.Div)
+
+
+def _numeric_columns(trees: Sequence[exp.Expr]) -> set[str]:
+    """Names of columns the gold computes with or compares with a number."""
+    out = set()
+    for tree in trees:
+        for column in tree.find_all(exp.Column):
+            parent = column.parent
+            if isinstance(parent, _NUMERIC_USES):
+                out.add(column.name.lower())
+            elif isinstance(parent, (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.EQ, exp.NEQ, exp.Between)):
+                others = [a for a in parent.args.values() if isinstance(a, exp.Expr) and a is not column]
+                if any(isinstance(o, exp.Literal) and not o.is_string for o in others):
+                    out.add(column.name.lower())
+    return out
+
+
 def _count_thresholds(trees: Sequence[exp.Expr]) -> set[int]:
     """Whole numbers a COUNT is compared with (`HAVING count(*) > 10` -> 10)."""
     out = set()
@@ -444,7 +486,7 @@ def _count_thresholds(trees: Sequence[exp.Expr]) -> set[int]:
         for count in tree.find_all(exp.Count):
             parent = count.parent
             other = parent.expression if parent is not None and parent.this is count else getattr(parent, "this", None)
-            if isinstance(other, exp.Literal) and other.is_int and 0 < int(other.this) < _MAX_ROWS // 2:
+            if isinstance(other, exp.Literal) and other.is_int and 0 < int(other.this) < _MAX_ROWS // 2 - 2:
                 out.add(int(other.this))
     return out
 
