@@ -63,7 +63,7 @@ def find_schema(text: str) -> str | None:
     if not statements:
         return None
     conn = sqlite3.connect(":memory:")
-    conn.set_authorizer(_deny_outside_access)
+    conn.set_authorizer(deny_outside_access)
     try:
         built = [_build(conn, statement) for statement in statements]
     finally:
@@ -95,8 +95,9 @@ def _readings(statement: str) -> Iterator[str]:
             yield rewritten[0]
 
 
-def _deny_outside_access(action: int, arg1: str | None, arg2: str | None, _db: str | None, _src: str | None) -> int:
-    # The statements are dataset text: keep them inside the in-memory database.
+def deny_outside_access(action: int, arg1: str | None, arg2: str | None, _db: str | None, _src: str | None) -> int:
+    """SQLite authorizer for dataset DDL: it stays inside its in-memory database (no ATTACH,
+    PRAGMA or extension loading)."""
     if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH, sqlite3.SQLITE_PRAGMA):
         return sqlite3.SQLITE_DENY
     if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() == "load_extension":

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
+from harness.data.schema import deny_outside_access
 from harness.evaluate.sql.parse import COMPARISONS
 
 _MAX_FILLED_WILDCARDS = 3  # a LIKE pattern with more `%` gets 2**3 fills, the rest stay empty
@@ -144,19 +145,10 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _deny_outside_access(action: int, arg1: str | None, arg2: str | None, _db: str | None, _src: str | None) -> int:
-    # The schema is dataset text, executed as a script: keep it inside the in-memory database.
-    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH, sqlite3.SQLITE_PRAGMA):
-        return sqlite3.SQLITE_DENY
-    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() == "load_extension":
-        return sqlite3.SQLITE_DENY
-    return sqlite3.SQLITE_OK
-
-
 def create_schema(schema: str) -> tuple[sqlite3.Connection, list[Table]]:
     """A fresh in-memory database with `schema` applied, and the tables it defines."""
     conn = sqlite3.connect(":memory:", isolation_level=None, cached_statements=0)
-    conn.set_authorizer(_deny_outside_access)
+    conn.set_authorizer(deny_outside_access)
     try:
         conn.executescript(schema)
     except sqlite3.Error as exc:
