@@ -61,6 +61,7 @@ MIN_INFORMATIVE = 8  # informative candidates to see before stopping once every 
 ENOUGH_INFORMATIVE = 32  # informative candidates after which mutants no candidate told apart are given up
 MIN_SUITE = 4
 _MAX_ROWS = 160
+_MAX_GROUPS = 12  # blocks in one candidate when the gold keeps its top n groups
 _ODD_CELL_SHARE = 0.2  # in a block candidate, cells that leave the column's one value
 _WORDS = ("alpha", "beta", "gamma", "delta", "Alpha", "omega", "x", "New York")
 
@@ -230,10 +231,9 @@ def _judge(
     """The candidate with what it tells apart, or None when the gold is not informative on it."""
     harden(conn)
     run = functools.partial(run_on_connection, conn, timeout_s=timeout_s, max_rows=max_rows)
-    gold = next((g for g in golds if run(g).ok), None)
-    if gold is None:
+    gold, result = next(((g, r) for g in golds if (r := run(g)).ok), (None, None))
+    if gold is None or result is None:
         return None
-    result = run(gold)
     if not (informative(result) and result_is_determined(gold, result, run)):
         return None
     ordered = has_top_level_order_by(gold)
@@ -319,13 +319,18 @@ class _Generator:
         self.grouped = {
             c.name.lower() for t in gold_trees for g in t.find_all(exp.Group) for c in g.find_all(exp.Column)
         }
-        self.thresholds = sorted(_count_thresholds(gold_trees)) or [2]
+        self.thresholds = sorted(_count_thresholds(gold_trees))
+        self.limit = min(_MAX_GROUPS, max(_limits(gold_trees), default=1))
         self.order = _parents_first(self.tables, self.parents)
-        joined = {c.name.lower() for pair in _equated_columns(gold_trees) for c in pair}
         used = {t.name.lower() for tree in gold_trees for t in tree.find_all(exp.Table)}
+        joined = _joined_keys(gold_trees)
         self.numeric = _numeric_columns(gold_trees)
+        # Parents the gold joins to a child: a few rows each, the child's rows form the groups.
         self.referenced = {k.parent for k in declared if k.table.lower() in used and k.parent.lower() in used} | {
-            t.name for t in self.tables for c in t.columns if c.primary_key and c.name.lower() in joined
+            t.name
+            for t in self.tables
+            for c in t.columns
+            if c.primary_key and (t.name.lower(), c.name.lower()) in joined
         }
 
     def database(self, profile: Profile, rng: random.Random) -> sqlite3.Connection:
@@ -376,8 +381,6 @@ class _Generator:
         `_blocks`) that share one value per block in its grouping columns (foreign keys, join
         columns, GROUP BY columns) and one value per column elsewhere, so group sizes are exact."""
         referenced = profile.blocks and table.name in self.referenced
-        blocks = self._blocks(rng) if profile.blocks and not referenced else None
-        n = min(_MAX_ROWS, sum(blocks)) if blocks else rng.randint(2, 4) if referenced else rng.randint(*profile.rows)
         own_groups = any(c.name.lower() in self.grouped for c in table.columns)  # else its keys form the groups
         columns = []
         for column in table.columns:
@@ -399,6 +402,15 @@ class _Generator:
                     column, rng.sample(pool, len(pool)), exact, derived, parent is not None, key in self.links, grouping
                 )
             )
+        grouped_here = profile.blocks and not referenced and any(d.grouping for d in columns)
+        blocks = self._blocks(rng) if grouped_here else None  # only tables that form groups grow to block size
+        n = (
+            min(_MAX_ROWS, sum(blocks))
+            if blocks
+            else rng.randint(2, self.limit + 3)
+            if referenced
+            else rng.randint(*profile.rows)
+        )
         if blocks:
             return self._block_rows(columns, blocks, n, profile, rng)
         return [[self._cell(draw, i, profile, rng, distinct=referenced) for draw in columns] for i in range(n)]
@@ -447,10 +459,24 @@ class _Generator:
         return rng.choice(pool)
 
     def _blocks(self, rng: random.Random) -> list[int]:
-        """Group sizes just below, at and above a COUNT threshold of the gold, each size once."""
-        t = rng.choice(self.thresholds)
-        sizes = [s for s in (t - 1, t, t + 1, t + 2) if s >= 1]
-        return rng.sample(sizes, min(len(sizes), rng.randint(2, 3)))
+        """Distinct group sizes: just below, at and above a COUNT threshold of the gold, or, for a
+        gold that keeps the top groups (`ORDER BY count(*) DESC LIMIT n`), more groups than n."""
+        if self.thresholds:
+            t = rng.choice(self.thresholds)
+            sizes = [s for s in (t - 1, t, t + 1, t + 2) if s >= 1]
+            return rng.sample(sizes, min(len(sizes), rng.randint(2, 3)))
+        groups = rng.randint(2, self.limit + 2)
+        return rng.sample(range(1, groups + 3), groups)
+
+
+def _limits(trees: Sequence[exp.Expr]) -> list[int]:
+    """The gold's whole-number LIMITs."""
+    return [
+        int(limit.expression.this)
+        for tree in trees
+        for limit in tree.find_all(exp.Limit)
+        if isinstance(limit.expression, exp.Literal) and limit.expression.is_int
+    ]
 
 
 def _block_of(i: int, blocks: list[int]) -> int:
@@ -527,6 +553,21 @@ def _equated_columns(trees: Sequence[exp.Expr]) -> list[tuple[exp.Column, exp.Co
         for eq in tree.find_all(exp.EQ)
         if isinstance(eq.this, exp.Column) and isinstance(eq.expression, exp.Column)
     ]
+
+
+def _joined_keys(trees: Sequence[exp.Expr]) -> set[tuple[str, str]]:
+    """(table, column) of each column the gold's join conditions equate, aliases resolved; a bare
+    column is taken to belong to every table of its query."""
+    out = set()
+    for tree in trees:
+        for left, right in _equated_columns([tree]):
+            select = left.find_ancestor(exp.Select)
+            tables = list(select.find_all(exp.Table)) if select is not None else []
+            names = {t.alias_or_name.lower(): t.name.lower() for t in tables}
+            for column in (left, right):
+                owners = [names[column.table.lower()]] if column.table.lower() in names else list(names.values())
+                out.update((owner, column.name.lower()) for owner in owners)
+    return out
 
 
 def _parents_first(tables: list[Table], parents: dict[tuple[str, str], ForeignKey]) -> list[Table]:
