@@ -16,8 +16,8 @@ import random
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import sqlglot
@@ -290,6 +290,7 @@ class Power:
     suite_time: Timing
     reference_time: Timing
     reference: str | None
+    survivors: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, gold, wrong answer the suite accepted)
 
     def kill_rate(self, which: str = "suite") -> float | None:
         """Share of the judged meaning-changing mutants rejected by `which` (suite, single, reference)."""
@@ -310,12 +311,20 @@ def example_for(pair: dict, *, schema_only: bool):
     return Example(pair["id"], pair["question"], pair["sql"], source)
 
 
-def measure(pairs: list[dict], *, seed: int = 0, schema_only: bool = False, pool: list[dict] | None = None) -> Power:
+def measure(
+    pairs: list[dict],
+    *,
+    seed: int = 0,
+    schema_only: bool = False,
+    pool: list[dict] | None = None,
+    kinds: Collection[str] | None = None,
+) -> Power:
     """Score each pair's gold, then every mutant, swapped gold and rewrite of it, with the suite
     and the reference scorer (see `Power`) back to back, so the timing ratio survives a busy machine.
 
     `schema_only`: the suite sees the CREATE TABLE text and no database. `pool`: the pairs other
-    questions' golds are drawn from (default `pairs`).
+    questions' golds are drawn from (default `pairs`). `kinds`: score only variants of these kinds
+    (mutant kinds, `SWAPPED_GOLD`, rewrite kinds); the golds are scored either way (None: all).
     """
     from harness.evaluate.sql import SqlMetric
 
@@ -358,6 +367,8 @@ def measure(pairs: list[dict], *, seed: int = 0, schema_only: bool = False, pool
             + [(v, power.rewrites[v.kind], False) for v in rewrites(pair["sql"])]
         )
         for variant, tally, wrong in variants:
+            if kinds is not None and variant.kind not in kinds:
+                continue
             tally.variants += 1
             if variant.equivalent:
                 tally.equivalent += 1
@@ -370,6 +381,8 @@ def measure(pairs: list[dict], *, seed: int = 0, schema_only: bool = False, pool
                 continue
             tally.judged += 1
             tally.rejected_by_suite += scores["execution_suite"] == 0.0
+            if wrong and scores["execution_suite"] != 0.0:
+                power.survivors.append((variant.kind, pair["sql"], variant.sql))
             tally.rejected_by_single_db += scores["execution_match"] == 0.0
             tally.rejected_by_reference += by_reference is not None and by_reference["execution_suite"] == 0.0
     return power

@@ -17,15 +17,28 @@ their databases withheld, each answer also scored by the real-database suite (si
 the cost reference, timed in alternation); (b) WikiSQL rows made schema-only the way
 sql-create-context made them (`bench.wikisql_schema_only`, BSD-3-Clause).
 
+`--schema-only --held-out`: an out-of-sample check of (a) and (b). The suites are distilled
+against the very mutants the kill table then scores, so its per-kind rates are partly in-sample.
+For each mutant kind with at least 20 judged mutants in a source's sample, that kind's mutants are
+scored again by suites distilled without them (the product's `testsuite.mutants` wrapped, in this
+process only, to drop the kind; a fresh `SqlMetric`, no disk cache, per kind), beside the kill
+rate of suites distilled with them; swapped golds are never in the distillation. Survivors listed.
+
+The Markdown report goes to stdout (progress to stderr); `--json PATH` also writes the numbers.
+
     .venv/bin/python -m bench.mutation_power --golds 300 --json bench/results/mutation-power.json
     .venv/bin/python -m bench.mutation_power --schema-only --golds 300
+    .venv/bin/python -m bench.mutation_power --schema-only --held-out --golds 100
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
-from dataclasses import asdict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from unittest import mock
 
 from bench import common
 from bench.mutants import MUTANT_KINDS, REWRITE_KINDS, SWAPPED_GOLD, Power, Tally, measure, mutants
@@ -202,14 +215,20 @@ def schema_only_targets(builtin: Power, wiki: Power) -> str:
     ])
 
 
-def schema_only_report(args, pairs: list[dict]) -> None:
+def schema_only_samples(args, pairs: list[dict]):
+    """(built-in sample, WikiSQL conversion, WikiSQL sample), `--golds` of each, seeded."""
     from bench import wikisql_schema_only
 
     sample = random.Random(args.seed).sample(pairs, args.golds)
-    common.progress(f"schema-only: {len(sample)} built-in golds, databases withheld (real-database suite beside)")
-    builtin = measure(sample, seed=args.seed, schema_only=True, pool=pairs)
     conversion = wikisql_schema_only.convert()
     wiki_sample = random.Random(args.seed).sample(conversion.pairs, min(args.golds, len(conversion.pairs)))
+    return sample, conversion, wiki_sample
+
+
+def schema_only_report(args, pairs: list[dict]) -> None:
+    sample, conversion, wiki_sample = schema_only_samples(args, pairs)
+    common.progress(f"schema-only: {len(sample)} built-in golds, databases withheld (real-database suite beside)")
+    builtin = measure(sample, seed=args.seed, schema_only=True, pool=pairs)
     common.progress(f"schema-only: {len(wiki_sample)} WikiSQL golds")
     wiki = measure(wiki_sample, seed=args.seed, schema_only=True, pool=conversion.pairs)
     sources = {BUILTIN: builtin, WIKISQL: wiki}
@@ -237,18 +256,141 @@ def schema_only_report(args, pairs: list[dict]) -> None:
     )
 
 
+HELD_OUT_MIN_JUDGED = 20  # a kind with fewer judged mutants in a source's sample is not held out
+SURVIVORS_SHOWN = 3
+
+
+@dataclass
+class LeftOut:
+    """Mutants of the held-out kind the wrapped generator dropped from distillation."""
+
+    mutants: int = 0
+
+
+@contextlib.contextmanager
+def held_out_of_distillation(kind: str) -> Iterator[LeftOut]:
+    """While inside, schema-only suites are distilled without mutants of `kind`: the name
+    `harness.evaluate.sql.testsuite` imported (`mutants`) is wrapped to drop them. Nothing under
+    harness/ changes; the scored mutants come from `bench.mutants`, which is not wrapped."""
+    from harness.evaluate.sql import testsuite
+
+    every_kind = testsuite.mutants
+    left_out = LeftOut()
+
+    def without_kind(tree, tables):
+        generated = every_kind(tree, tables)
+        kept = [m for m in generated if m.kind != kind]
+        left_out.mutants += len(generated) - len(kept)
+        return kept
+
+    with mock.patch.object(testsuite, "mutants", without_kind):
+        yield left_out
+
+
+def held_out_source(name: str, sample: list[dict], pool: list[dict], seed: int) -> dict:
+    """One source: every variant scored by suites distilled with every kind (a fresh `SqlMetric`
+    in `measure`), then, per kind with enough judged mutants, that kind's mutants scored by suites
+    distilled without it (again a fresh `SqlMetric`: no suite of another run is reused)."""
+    common.progress(f"held-out: {name}, {len(sample)} golds, suites distilled with every kind")
+    with_all = measure(sample, seed=seed, schema_only=True, pool=pool)
+    rows = []
+    for kind in MUTANT_KINDS:
+        with_kind = with_all.mutants[kind]
+        row = {"kind": kind, "judged": with_kind.judged, "killed_with_kind": with_kind.rejected_by_suite,
+               "kill_rate_with_kind": with_kind.rejected_by_suite / with_kind.judged if with_kind.judged else None,
+               "judged_held_out": None, "killed_held_out": None, "kill_rate_held_out": None,
+               "left_out_of_distillation": None, "survivors_held_out": []}
+        if with_kind.judged >= HELD_OUT_MIN_JUDGED:
+            common.progress(f"held-out: {name}, {kind} ({with_kind.judged} judged) left out of distillation")
+            with held_out_of_distillation(kind) as left_out:
+                held = measure(sample, seed=seed, schema_only=True, pool=pool, kinds=(kind,))
+            tally = held.mutants[kind]
+            row.update(judged_held_out=tally.judged, killed_held_out=tally.rejected_by_suite,
+                       kill_rate_held_out=tally.rejected_by_suite / tally.judged if tally.judged else None,
+                       left_out_of_distillation=left_out.mutants,
+                       survivors_held_out=[{"gold": gold, "mutant": sql} for _, gold, sql in held.survivors])
+        rows.append(row)
+    return {"golds": with_all.golds.scored, "uninformative": with_all.golds.uninformative, "rows": rows,
+            "swapped_gold": asdict(with_all.swapped),
+            "survivors_with_kind": [{"kind": k, "gold": g, "mutant": m} for k, g, m in with_all.survivors]}
+
+
+def held_out_table(source: dict) -> str:
+    rows = [
+        (r["kind"], r["judged"], r["killed_with_kind"], common.pct(r["kill_rate_with_kind"]), r["killed_held_out"],
+         common.pct(r["kill_rate_held_out"]), r["left_out_of_distillation"])
+        for r in source["rows"]
+    ]
+    held = [r for r in source["rows"] if r["judged_held_out"] is not None]
+    with_kind = sum(r["killed_with_kind"] for r in held)
+    killed = sum(r["killed_held_out"] for r in held)
+    judged, judged_held_out = sum(r["judged"] for r in held), sum(r["judged_held_out"] for r in held)
+    rows.append(("**kinds held out**", judged, with_kind, rate(with_kind, judged), killed,
+                 rate(killed, judged_held_out), sum(r["left_out_of_distillation"] for r in held)))
+    swapped = source["swapped_gold"]
+    notes = [(f"Kinds with fewer than {HELD_OUT_MIN_JUDGED} judged mutants are not held out (–). "
+              f"Swapped golds (never in the distillation): {swapped['rejected_by_suite']} of {swapped['judged']} "
+              f"killed ({rate(swapped['rejected_by_suite'], swapped['judged'])}). "
+              f"Golds: {source['golds']}, uninformative {source['uninformative']}. "
+              "K mutants left out: those the wrapped generator dropped over the sample's suite builds, the ones "
+              "this bench sets aside as equivalent included (hence more than judged for distinct_toggled).")]
+    differ = [f"{r['kind']} {r['judged_held_out']}" for r in held if r["judged_held_out"] != r["judged"]]
+    if differ:
+        notes.append("Judged with the kind held out, where it differs (rates use it): " + ", ".join(differ) + ".")
+    return common.table(
+        ["kind", "judged", "killed (distilled with K)", "kill rate", "killed (K held out of distillation)",
+         "kill rate", "K mutants left out of distillation"], rows) + "\n\n" + " ".join(notes)
+
+
+def held_out_survivors(sources: dict[str, dict]) -> str:
+    rows = [
+        (name, r["kind"], f"{len(r['survivors_held_out'])} of {r['judged_held_out']}", s["gold"], s["mutant"])
+        for name, source in sources.items()
+        for r in source["rows"]
+        for s in r["survivors_held_out"][:SURVIVORS_SHOWN]
+    ]
+    if not rows:
+        return "None: every held-out kind's mutants were all killed."
+    return common.table(["source", "kind", "survivors", "gold", "mutant accepted"], rows)
+
+
+def held_out_report(args, pairs: list[dict]) -> None:
+    sample, conversion, wiki_sample = schema_only_samples(args, pairs)
+    sources = {
+        BUILTIN: held_out_source(BUILTIN, sample, pairs, args.seed),
+        WIKISQL: held_out_source(WIKISQL, wiki_sample, conversion.pairs, args.seed),
+    }
+    common.emit(
+        args,
+        "Schema-only suite: kill rate per mutant kind with the kind held out of distillation",
+        None,
+        [
+            *((f"({letter}) {name} ({source['golds']} golds)", held_out_table(source))
+              for letter, (name, source) in zip("ab", sources.items())),
+            (f"Survivors with the kind held out (up to {SURVIVORS_SHOWN} per kind)", held_out_survivors(sources)),
+        ],
+        {"min_judged": HELD_OUT_MIN_JUDGED, "builtin": sources[BUILTIN], "wikisql": sources[WIKISQL]},
+    )
+
+
 def main() -> None:
     p = common.parser("Mutation testing of the SQL execution metrics", threads=False)
     p.add_argument("--golds", type=int, default=300, help="gold queries sampled (per source with --schema-only)")
     p.add_argument("--seed", type=int, default=0, help="sample and neighbour seed")
     p.add_argument("--schema-only", action="store_true",
                    help="score on CREATE TABLE text alone: built-in golds without their databases, and WikiSQL")
+    p.add_argument("--held-out", action="store_true",
+                   help="with --schema-only: each mutant kind's kill rate when the suites are distilled without it")
     args = p.parse_args()
+    if args.held_out and not args.schema_only:
+        p.error("--held-out needs --schema-only (it holds mutant kinds out of the schema-only suites' distillation)")
 
     from harness.data import builtin_sql
 
     pairs = builtin_sql.load(seed=0)
-    if args.schema_only:
+    if args.held_out:
+        held_out_report(args, pairs)
+    elif args.schema_only:
         schema_only_report(args, pairs)
     else:
         real_database_report(args, pairs)
