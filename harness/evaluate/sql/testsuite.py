@@ -62,7 +62,8 @@ ENOUGH_INFORMATIVE = 32  # informative candidates after which mutants no candida
 MIN_SUITE = 4
 _MAX_ROWS = 160
 _MAX_GROUPS = 12  # blocks in one candidate when the gold keeps its top n groups
-_ODD_CELL_SHARE = 0.2  # in a block candidate, cells that leave the column's one value
+_ODD_CELL_SHARE = 0.2
+_FAR = "999999999"  # a probe row's measures start so: beyond every drawn value, as numbers and as text  # in a block candidate, cells that leave the column's one value
 _WORDS = ("alpha", "beta", "gamma", "delta", "Alpha", "omega", "x", "New York")
 
 
@@ -78,14 +79,15 @@ class Profile:
     blocks: bool = False  # rows grouped in blocks sized around the gold's COUNT thresholds
     spread: bool = False  # values past the pool rarely repeat: more rows than a LIMIT, orderings without ties
     narrow: bool = False  # random numbers from 1-3, so an average is often one of the values (`x < avg(x)`)
+    probes: bool = False  # rows that meet the gold's conditions but one (`_Generator._probe_rows`)
 
 
 _PROFILES = (
     Profile((1, 4), pool=1, null_share=0.0, constant_share=0.6, exact_share=0.5),
-    Profile((3, 8), pool=3, null_share=0.1, constant_share=0.5, exact_share=0.3, narrow=True),
+    Profile((3, 8), pool=3, null_share=0.1, constant_share=0.5, exact_share=0.3, narrow=True, probes=True),
     Profile((2, 6), pool=3, null_share=0.15, constant_share=0.8, exact_share=0.5, blocks=True),
     Profile((6, 16), pool=4, null_share=0.2, constant_share=0.4, exact_share=0.2),
-    Profile((8, 24), pool=2, null_share=0.0, constant_share=0.5, exact_share=0.6, spread=True),
+    Profile((8, 24), pool=2, null_share=0.0, constant_share=0.5, exact_share=0.6, spread=True, probes=True),
 )
 
 
@@ -413,7 +415,42 @@ class _Generator:
         )
         if blocks:
             return self._block_rows(columns, blocks, n, profile, rng)
-        return [[self._cell(draw, i, profile, rng, distinct=referenced) for draw in columns] for i in range(n)]
+        rows = [[self._cell(draw, i, profile, rng, distinct=referenced) for draw in columns] for i in range(n)]
+        if profile.probes and not referenced:
+            rows += self._probe_rows(columns, n, profile, rng)
+        return rows
+
+    def _is_measure(self, draw: _ColumnDraw) -> bool:
+        """A number column that is no key: what MIN/MAX, SUM and ORDER BY usually read."""
+        column = draw.column
+        numeric = self._value_kind(column) in ("integer", "real")
+        return numeric and not (column.primary_key or draw.foreign or draw.linked)
+
+    def _probe_rows(self, columns: list[_ColumnDraw], start: int, profile: Profile, rng: random.Random) -> list[list]:
+        """Rows that meet the gold's conditions but one: every column the gold compares takes one
+        of its own constants, except one column at a time, which takes each value beside its
+        constant (`'Lyonzz'` for `= 'Lyon'`, 7 for `> 6`); plus a few rows meeting all of them at
+        once. Some are doubled, so DISTINCT and MIN/MAX over the qualifying rows have a choice."""
+        constrained = [j for j, d in enumerate(columns) if d.exact and not d.foreign]
+        if not constrained:
+            return []
+        overrides = [{} for _ in range(rng.randint(1, 3))]
+        for j in constrained:
+            overrides += [{j: v} for v in columns[j].derived if v not in columns[j].exact]
+        far = [j for j, d in enumerate(columns) if self._is_measure(d) and j not in constrained]
+        rows = []
+        for override in overrides:
+            i = start + len(rows)
+            row = [self._cell(d, i, profile, rng, distinct=False) for d in columns]
+            for j in constrained:
+                row[j] = override.get(j, rng.choice(columns[j].exact))
+            side = rng.choice((-1, 0, 1))  # below everything, as drawn, above everything
+            for j in far if side else ():
+                row[j] = side * int(f"{_FAR}{i}")
+            rows.append(row)
+            if rng.random() < 0.3:  # the same row again under a new key
+                rows.append([start + len(rows) + 1 if d.counter else v for d, v in zip(columns, row)])
+        return rows
 
     def _block_rows(
         self, columns: list[_ColumnDraw], blocks: list[int], n: int, profile: Profile, rng: random.Random
