@@ -33,6 +33,7 @@ from harness.errors import UserError
 from harness.results import Evaluation, OptimismGap, ParamAtEdge, Search, StoredTrialState, Training, Trial
 from harness.spec import CategoricalParam, FloatParam, IntParam, SearchParam, SearchSpec, Spec, TrainSpec
 from harness.train import TrainResult, train
+from harness.trial_notes import TrialNotes
 
 log = logging.getLogger("harness")
 
@@ -40,7 +41,6 @@ log = logging.getLogger("harness")
 # search never depends on the evaluator.
 ScoreFn = Callable[[Path], dict[str, float]]
 _HEARTBEAT_S = 10
-SPEC_SETTINGS = "spec_settings"  # user attr of the trial that runs the spec's own train values
 EDGE_FRACTION = 0.1  # a best value in the lowest or highest 10% of its (log-)range is "at the edge"
 # Optuna's records go through logging like every library's (the CLI decides where they show).
 optuna.logging.disable_default_handler()
@@ -202,7 +202,7 @@ def enqueue_spec_settings(study: optuna.Study, spec: Spec) -> None:
     if outside:
         log.warning("the spec's %s lies outside search.space: no trial runs the spec's own settings", ", ".join(outside))
         return
-    study.enqueue_trial(values, user_attrs={SPEC_SETTINGS: True})
+    study.enqueue_trial(values, user_attrs=TrialNotes(spec_settings=True).as_attrs())
 
 
 def spec_value(train_spec: TrainSpec, name: str) -> Any:
@@ -223,7 +223,7 @@ def _drop_unused_adapters(study: optuna.Study, keep: set[int]) -> None:
     """Only the best trial's adapter (or the Pareto front's) can be reused: a later trial never
     makes an earlier non-best one best again. Logs and train_result.json stay."""
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        adapter = t.user_attrs.get("adapter_dir")
+        adapter = TrialNotes.from_attrs(t.user_attrs).adapter_dir
         if t.number not in keep and adapter:
             shutil.rmtree(adapter, ignore_errors=True)
 
@@ -231,20 +231,22 @@ def _drop_unused_adapters(study: optuna.Study, keep: set[int]) -> None:
 def summarize(study: optuna.Study, spec: Spec, area: Path) -> SearchResult:
     s = spec.search
     completed = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    notes = {t.number: TrialNotes.from_attrs(t.user_attrs) for t in study.trials}
     if not completed:
-        reasons = "; ".join(sorted({t.user_attrs.get("fail_reason", "?") for t in study.trials if t.state == TrialState.FAIL}))
+        reasons = "; ".join(sorted({notes[t.number].fail_reason or "?" for t in study.trials if t.state == TrialState.FAIL}))
         raise UserError(f"search: no trial of study {study.study_name} completed ({reasons or 'none ran'})")
     multi = len(study.directions) > 1
     # of the Pareto front, the trial best on the second objective (e.g. the smallest adapter)
     sign = 1 if multi and study.directions[1] == optuna.study.StudyDirection.MINIMIZE else -1
     best = min(study.best_trials, key=lambda t: sign * t.values[1]) if multi else study.best_trial
     best_spec = apply_params(spec.train, best.params)  # full budget: trial_train was for trials only
-    adapter = Path(best.user_attrs.get("adapter_dir", ""))
+    adapter = Path(notes[best.number].adapter_dir or "")
     reuse = not s.trial_train and (adapter / "adapter_config.json").is_file()
     counts = {StoredTrialState(state.name.lower()): sum(t.state == state for t in study.trials) for state in TrialState}
-    saved = sum(max(t.user_attrs.get("planned_steps", 0) - t.user_attrs.get("steps", 0), 0) for t in study.trials if t.state == TrialState.PRUNED)
-    own = [t.number for t in study.trials if t.user_attrs.get(SPEC_SETTINGS) and t.state == TrialState.COMPLETE]
-    own = own or [t.number for t in study.trials if t.user_attrs.get(SPEC_SETTINGS)]
+    saved = sum(max((notes[t.number].planned_steps or 0) - (notes[t.number].steps or 0), 0)
+                for t in study.trials if t.state == TrialState.PRUNED)
+    own = [t.number for t in study.trials if notes[t.number].spec_settings and t.state == TrialState.COMPLETE]
+    own = own or [t.number for t in study.trials if notes[t.number].spec_settings]
     record = Search(
         study_name=study.study_name,
         storage=_mask(storage_url(spec, area)),
@@ -259,10 +261,10 @@ def summarize(study: optuna.Study, spec: Spec, area: Path) -> SearchResult:
         param_importances=_importances(study) if not multi else {},
         counts={k: v for k, v in counts.items() if v},
         pruner=describe_pruner(s, spec.train),
-        steps_run=sum(t.user_attrs.get("steps", 0) for t in study.trials),
+        steps_run=sum(n.steps or 0 for n in notes.values()),
         steps_saved_by_pruning=saved,
-        tokens_run=sum(t.user_attrs.get("train_tokens", 0) for t in study.trials),
-        train_seconds_run=round(sum(t.user_attrs.get("train_seconds", 0.0) for t in study.trials), 2),
+        tokens_run=sum(n.train_tokens or 0 for n in notes.values()),
+        train_seconds_run=round(sum(n.train_seconds or 0.0 for n in notes.values()), 2),
         spec_settings_trial=own[0] if own else None,
         params_at_edge=[] if multi else params_at_edge(best.params, s.space),
     )
@@ -349,7 +351,7 @@ class _Objective:
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         s = self.spec.search
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        _note(trial, TrialNotes(worker=f"{socket.gethostname()}:{os.getpid()}"))
         params = {name: _suggest(trial, name, p) for name, p in s.space.items()}
         train_spec = apply_params(apply_params(self.spec.train, s.trial_train), params)
         out_dir = self.area / f"trial-{trial.number:04d}"
@@ -365,23 +367,25 @@ class _Objective:
         try:
             result = train(self.model_dir, self.splits, train_spec, self.spec.prompt, out_dir, on_validation=report)
         except Exception as exc:
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {str(exc)[:300]}")
+            _note(trial, TrialNotes(fail_reason=f"{type(exc).__name__}: {str(exc)[:300]}"))
             shutil.rmtree(out_dir, ignore_errors=True)
             raise
-        trial.set_user_attr("steps", result.steps)
-        trial.set_user_attr("planned_steps", result.planned_steps)
-        trial.set_user_attr("train_seconds", round(result.train_seconds, 2))
-        trial.set_user_attr("train_tokens", result.train_tokens)
-        trial.set_user_attr("valid_loss", result.valid_losses[-1]["loss"] if result.valid_losses else None)
+        _note(trial, TrialNotes(
+            steps=result.steps,
+            planned_steps=result.planned_steps,
+            train_seconds=round(result.train_seconds, 2),
+            train_tokens=result.train_tokens,
+            valid_loss=result.valid_losses[-1]["loss"] if result.valid_losses else None,
+        ))
         if result.stopped_early:
             shutil.rmtree(out_dir, ignore_errors=True)
             raise optuna.TrialPruned(f"pruned at step {result.steps}")
         (out_dir / "train_result.json").write_text(json.dumps(result.to_dict(), default=str))
-        trial.set_user_attr("adapter_dir", str(result.adapter_dir.resolve()))
+        _note(trial, TrialNotes(adapter_dir=str(result.adapter_dir.resolve())))
         try:
             values = self._objective_values(result)
         except ObjectiveUnavailable as exc:  # every later trial would fail the same way: stop now
-            trial.set_user_attr("fail_reason", str(exc))
+            _note(trial, TrialNotes(fail_reason=str(exc)))
             self.fatal = UserError(f"search: {exc}; stopped the study after trial {trial.number}")
             trial.study.stop()
             raise
@@ -451,15 +455,22 @@ def _pruning_steps(s: SearchSpec, train_spec: TrainSpec) -> tuple[int, int | Non
     return s.min_resource or trial_spec.eval_every, trial_spec.max_steps
 
 
+def _note(trial: optuna.Trial, notes: TrialNotes) -> None:
+    """Store the fields `notes` sets on the running trial."""
+    for key, value in notes.as_attrs().items():
+        trial.set_user_attr(key, value)
+
+
 def _recover_orphans(study: optuna.Study) -> None:
     """A trial left RUNNING by a killed process on this machine is failed and re-queued now; on
     other machines Optuna's heartbeat does the same once the grace period passes."""
     host = socket.gethostname()
     storage = study._storage
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker_host, _, pid = t.user_attrs.get("worker", "").partition(":")
+        worker_host, _, pid = (TrialNotes.from_attrs(t.user_attrs).worker or "").partition(":")
         if worker_host == host and pid.isdigit() and not _alive(int(pid)):
-            storage.set_trial_user_attr(t._trial_id, "fail_reason", "worker process died mid-trial")
+            for key, value in TrialNotes(fail_reason="worker process died mid-trial").as_attrs().items():
+                storage.set_trial_user_attr(t._trial_id, key, value)
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
             _RETRY(study, storage.get_trial(t._trial_id))
             log.warning("trial %d was interrupted (worker %s died): marked failed and re-queued", t.number, pid)
@@ -502,7 +513,7 @@ def _progress(budget: int | None, task: progress.Task):
             best = study.best_value if len(study.directions) == 1 else None
         except ValueError:
             best = None
-        value = trial.values if trial.values else trial.user_attrs.get("fail_reason", "")
+        value = trial.values if trial.values else TrialNotes.from_attrs(trial.user_attrs).fail_reason or ""
         shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
         outcome = (" ".join(f"{v:.4g}" for v in value) if isinstance(value, list) else value)
         line = f"trial {trial.number} ({done}/{budget or '?'}) {trial.state.name.lower()}: {shown} -> {outcome}"
@@ -523,7 +534,7 @@ def _importances(study: optuna.Study) -> dict[str, float]:
 
 def _trial_record(t: optuna.trial.FrozenTrial) -> Trial:
     duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
-    attrs = t.user_attrs
+    notes = TrialNotes.from_attrs(t.user_attrs)
     return Trial(
         number=t.number,
         state=StoredTrialState(t.state.name.lower()),
@@ -531,15 +542,15 @@ def _trial_record(t: optuna.trial.FrozenTrial) -> Trial:
         values=t.values,
         intermediate_values=dict(sorted(t.intermediate_values.items())),
         duration_s=duration,
-        steps=attrs.get("steps"),
-        planned_steps=attrs.get("planned_steps"),
-        train_tokens=attrs.get("train_tokens"),
-        train_seconds=attrs.get("train_seconds"),
-        valid_loss=attrs.get("valid_loss"),
-        spec_settings=bool(attrs.get(SPEC_SETTINGS)),
-        worker=attrs.get("worker"),
+        steps=notes.steps,
+        planned_steps=notes.planned_steps,
+        train_tokens=notes.train_tokens,
+        train_seconds=notes.train_seconds,
+        valid_loss=notes.valid_loss,
+        spec_settings=notes.spec_settings,
+        worker=notes.worker,
         # a retry inherits the user attrs of the trial it repeats: show a reason only on failures
-        fail_reason=attrs.get("fail_reason", "?") if t.state == TrialState.FAIL else None,
+        fail_reason=(notes.fail_reason or "?") if t.state == TrialState.FAIL else None,
         retry_of=t.system_attrs.get("failed_trial"),
     )
 

@@ -20,8 +20,9 @@ from harness.pipeline import run, search_only
 from harness.report.content import search_view
 from harness.results import load
 from harness.runs import search_area
-from harness.search import SPEC_SETTINGS, apply_params, enqueue_spec_settings, open_study, params_at_edge, summarize
+from harness.search import apply_params, enqueue_spec_settings, open_study, params_at_edge, summarize
 from harness.spec import CategoricalParam, FloatParam, IntParam, TrainSpec, parse_spec
+from harness.trial_notes import TrialNotes
 from tests.conftest import tiny_spec_dict, write_spec
 
 HARNESS = [sys.executable, "-m", "harness.cli"]
@@ -111,7 +112,7 @@ def test_two_workers_share_one_postgres_study(tmp_path):
     finished = study.get_trials(states=(TrialState.COMPLETE,))
     numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers)) and len(finished) >= 4
-    pids = {t.user_attrs["worker"].split(":")[1] for t in finished}
+    pids = {TrialNotes.from_attrs(t.user_attrs).worker.split(":")[1] for t in finished}
     assert pids == {str(w.pid) for w in workers}  # both machines' workers really took trials
 
 
@@ -281,7 +282,7 @@ def test_spec_settings_outside_the_space_are_not_queued(tmp_path):
     enqueue_spec_settings(study, spec)
     enqueue_spec_settings(study, spec)  # a second worker, or a resumed run, finds it queued
     assert [(t.state, t.system_attrs["fixed_params"], t.user_attrs) for t in study.trials] == [
-        (TrialState.WAITING, {"lr": 3e-2, "lora.r": 4}, {SPEC_SETTINGS: True})
+        (TrialState.WAITING, {"lr": 3e-2, "lora.r": 4}, {"spec_settings": True})
     ]
 
 
@@ -290,10 +291,11 @@ def _add_trials(study: optuna.Study, rows: list[tuple]) -> None:
     lr = optuna.distributions.CategoricalDistribution([1e-5, 3e-2, 1e-3, 1e-4])
     r = optuna.distributions.CategoricalDistribution([4, 8])
     for state, rate, value, steps, planned, own in rows:
-        attrs = {"steps": steps, "planned_steps": planned, "train_tokens": 100 * steps, "train_seconds": 0.5 * steps}
+        notes = TrialNotes(steps=steps, planned_steps=planned, train_tokens=100 * steps, train_seconds=0.5 * steps,
+                           spec_settings=own)
         study.add_trial(optuna.trial.create_trial(
             state=state, params={"lr": rate, "lora.r": 4}, distributions={"lr": lr, "lora.r": r},
-            value=value, user_attrs={**attrs, **({SPEC_SETTINGS: True} if own else {})},
+            value=value, user_attrs=notes.as_attrs(),
             intermediate_values={steps: value if value is not None else 9.0}))
 
 
