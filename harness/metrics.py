@@ -127,10 +127,10 @@ def objectives() -> list[str]:
     return [m.key for m in METRICS.values() if m.objective]
 
 
-def did_you_mean(key: str, choices: list[str]) -> str:
-    """' (did you mean 'x'?)' or the list of choices, for one-line errors."""
+def did_you_mean(key: str, choices: list[str], listing: str = "known") -> str:
+    """' (did you mean 'x'?)' or ' (<listing>: a, b, ...)', the one hint every one-line error gives."""
     close = difflib.get_close_matches(key, choices, n=1, cutoff=0.5)
-    return f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(choices)})"
+    return f" (did you mean '{close[0]}'?)" if close else f" ({listing}: {', '.join(choices)})"
 
 
 def accuracy_family(keys) -> list[str]:

@@ -6,11 +6,10 @@ so `harness validate` and `harness run` fail fast with exit 2 and leave nothing 
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -20,6 +19,8 @@ from harness.errors import UserError
 
 # ${VAR} (must be set) or ${VAR:-default}, as in the shell.
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+_T = TypeVar("_T")
 
 
 class _Section(BaseModel):
@@ -256,6 +257,10 @@ class EvaluationSpec(_Section):
     # base and tuned alike: the same scores at a fraction of the tokens. Off: every answer runs to
     # its stop token or max_new_tokens, e.g. to read what a model writes after its SQL.
     stop_at_final_answer: bool = True
+
+    def evaluated(self, examples: list[_T]) -> list[_T]:
+        """The examples an evaluation scores: the first `limit` of them, or all."""
+        return examples[: self.limit] if self.limit else examples
 
     @field_validator("decoding")
     @classmethod
@@ -532,10 +537,7 @@ def _describe(error: dict[str, Any], data: dict[str, Any]) -> str:
     field = ".".join(loc) or "(top level)"
     if error["type"] == "extra_forbidden":
         parent = _model_at(Spec, loc[:-1])
-        hint = ""
-        if parent is not None:
-            close = difflib.get_close_matches(loc[-1], list(parent.model_fields), n=1, cutoff=0.6)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(parent.model_fields)})"
+        hint = "" if parent is None else registry.did_you_mean(loc[-1], list(parent.model_fields), "known keys")
         return f"unknown key '{field}'{hint}"
     if error["type"] == "missing":
         return f"field '{field}' is required"
@@ -568,8 +570,7 @@ def _check_search_space(spec: Spec, origin: str) -> None:
     tunable = _tunable_train_fields()
     for name in spec.search.space:
         if name not in tunable:
-            close = difflib.get_close_matches(name, tunable, n=1, cutoff=0.6)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (tunable: {', '.join(tunable)})"
+            hint = registry.did_you_mean(name, tunable, "tunable")
             raise UserError(f"{origin}: search.space: unknown parameter '{name}'{hint}")
     for name in spec.search.trial_train:
         if name not in tunable:

@@ -17,7 +17,7 @@ from harness.data import sources
 from harness.data.records import Example
 from harness.errors import UserError
 from harness.evaluate.metric import Metric, judged_by
-from harness.evaluate.stats import estimate
+from harness.evaluate.stats import CONFIDENCE, estimate
 from harness.results import (
     ExecutionBasis,
     ScoredAnswer,
@@ -30,7 +30,6 @@ from harness.results import (
 # The families that judge an answer's text; perplexity and latency need the model itself.
 TEXT_FAMILIES = (registry.Family.SQL.value, registry.Family.EXACT_TEXT.value)
 UNANSWERED = ""  # an example without an answer is scored as if the system had said nothing
-CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from harness.evaluate.generation import (
 from harness.evaluate.metric import Metric, judged_by
 from harness.evaluate.sql import SqlMetric
 from harness.evaluate.sql.grammar import SqlSchemaConstraint
-from harness.evaluate.stats import bootstrap, comparison, holm, perplexity, summarize
+from harness.evaluate.stats import CONFIDENCE, bootstrap, comparison, holm, mean_present, perplexity, summarize
 from harness.hardware import evaluation_dtype, this_machine
 from harness.models import cache_root
 from harness.results import (
@@ -48,7 +48,6 @@ from harness.scoring import score_answers
 from harness.spec import EvaluationSpec, PromptSpec
 
 log = logging.getLogger("harness")
-CONFIDENCE = 0.95
 
 
 class ExactText(Metric):
@@ -165,7 +164,7 @@ def evaluate_pair(
     dtype: str = "float32",
 ) -> Evaluation:
     """The base-vs-tuned comparison (the `evaluation` part of results.json)."""
-    examples = examples[: spec.limit] if spec.limit else examples
+    examples = spec.evaluated(examples)
     dtype = evaluation_dtype(dtype, this_machine())
     metrics = build_metrics(spec.metrics)
     first, *others = spec.decoding
@@ -189,7 +188,7 @@ def check_decodings(spec: EvaluationSpec, example_sets: list[list[Example]]) -> 
     (e.g. a schema): checked before training, so a run cannot fail on it at the end."""
     for mode in spec.decoding:
         for examples in example_sets:
-            decoding_grammars(mode, examples[: spec.limit] if spec.limit else examples)
+            decoding_grammars(mode, spec.evaluated(examples))
 
 
 def decoding_grammars(mode: str, examples: list[Example]) -> list[str] | None:
@@ -223,10 +222,10 @@ def score_adapter(
     model_dir: Path, adapter_dir: Path, examples: list[Example], prompt: PromptSpec, spec: EvaluationSpec, dtype: str = "float32"
 ) -> dict[str, float]:
     """Tuned-model-only means on `examples` (e.g. the validation split), for search objectives."""
-    examples = examples[: spec.limit] if spec.limit else examples
+    examples = spec.evaluated(examples)
     tuned = run_model(model_dir, adapter_dir, examples, prompt, spec, build_metrics(spec.metrics),
                       evaluation_dtype(dtype, this_machine()), decoding=spec.decoding[0])
-    means = {key: _mean(values) for key, values in tuned.scores.items()}
+    means = {key: mean_present(values) for key, values in tuned.scores.items()}
     out = {key: value for key, value in means.items() if value is not None}
     if tuned.answer_nll:
         out["perplexity_answer"] = float(perplexity(np.array(tuned.answer_nll, dtype=float)))
@@ -320,13 +319,9 @@ def _breakdown(base: ModelRun, tuned: ModelRun, examples: list[Example], columns
             out[column][value] = BreakdownGroup(
                 n=len(idx),
                 **{
-                    side: {key: _mean([scores[i] for i in idx]) for key, scores in run.scores.items()}
+                    side: {key: mean_present([scores[i] for i in idx]) for key, scores in run.scores.items()}
                     for side, run in (("base", base), ("tuned", tuned))
                 },
             )
     return out
 
-
-def _mean(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return sum(present) / len(present) if present else None

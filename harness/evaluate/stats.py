@@ -17,6 +17,7 @@ import numpy as np
 from harness.results import AdjustedInterval, Comparison
 
 Statistic = Callable[[np.ndarray], Any]
+CONFIDENCE = 0.95  # every interval the harness reports, and the verdict's family-wise level
 _MAX_BATCH_ELEMENTS = 4_000_000  # resampled values held at once by vectorised statistics
 
 
@@ -31,6 +32,12 @@ def vectorized(statistic: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.nd
 
 
 @vectorized
+def mean_present(values: Sequence[float | None]) -> float | None:
+    """The mean of the values that are there (None: not measured for that example)."""
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
 def mean(values: np.ndarray) -> np.ndarray:
     """Mean over examples (the default: accuracy-style 0/1 scores, token counts, latencies)."""
     return values.mean(axis=-1)

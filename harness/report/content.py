@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from harness import metrics as registry
+from harness.evaluate.stats import mean_present
 from harness.report import formatting as fmt
 from harness.report.masking import mask_secrets
 from harness.results import (
@@ -298,7 +299,7 @@ def latency_view(evaluation: Evaluation, rows: dict[str, dict]) -> dict | None:
     if not latency and not throughput:
         return None
     sides = {side: (latency.get(side), throughput.get(side)) for side in ("base", "tuned")}
-    tokens = {side: _mean([q.output_tokens for q in timed.queries]) if timed else None for side, (timed, _) in sides.items()}
+    tokens = {side: mean_present([q.output_tokens for q in timed.queries]) if timed else None for side, (timed, _) in sides.items()}
     base, tuned = (_latency_measures(*sides[side], tokens[side]) for side in ("base", "tuned"))
     return {
         "note": latency_note(rows, tokens),
@@ -647,7 +648,3 @@ def flatten(data: dict, prefix: str = "") -> dict:
             out[name] = value
     return out
 
-
-def _mean(values: list) -> float | None:
-    present = [v for v in values if v is not None]
-    return sum(present) / len(present) if present else None
