@@ -159,8 +159,7 @@ def score_answers_file(spec: Spec, answers_file: Path, out_dir: Path) -> tuple[P
     named = {"test": (splits.test, spec.data.question_column)}  # the spec keeps set names unique
     named |= {name: (examples, spec.data.question_column) for name, examples in splits.evaluation_only.items()}
     named |= {b.name: (benchmarks[b.name], b.question_column) for b in spec.evaluation.benchmarks}
-    limit = spec.evaluation.limit  # as evaluate_pair cuts every set it is given
-    sets = [answers.EvaluationSet(name, examples[:limit] if limit else examples, column)
+    sets = [answers.EvaluationSet(name, spec.evaluation.evaluated(examples), column)  # as evaluate_pair cuts them
             for name, (examples, column) in named.items()]
     given = answers.read_answers(answers_file, sets)
     record = ScoreResults(
