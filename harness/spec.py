@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from harness import metrics as registry
 from harness.errors import UserError
@@ -386,6 +387,15 @@ class Spec(_Section):
     # Fields filled from ${VAR}: written back as the placeholder, never the secret.
     env_fields: dict[str, str] = Field(default_factory=dict, exclude=True)
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Spec:
+        """Checks across sections, here so a `Spec(...)` built in Python gets them too."""
+        for check in (_check_search_space, _check_evaluation_set_names, _check_objectives, _check_sweep):
+            message = check(self)
+            if message:
+                raise PydanticCustomError("spec_check", "{message}", {"message": message})
+        return self
+
     def resolve_path(self, value: str) -> Path:
         path = Path(value).expanduser()
         return path if path.is_absolute() else (self.base_dir / path)
@@ -479,35 +489,33 @@ def parse_spec(raw: dict[str, Any], base_dir: Path = Path("."), origin: str = "s
         raise UserError(f"{origin}: {_describe(first, interpolated)}") from None
     spec.base_dir = base_dir
     spec.env_fields = env_fields
-    _check_search_space(spec, origin)
-    _check_evaluation_set_names(spec, origin)
-    _check_objectives(spec, origin)
-    _check_sweep(spec, origin)
     return spec
 
 
-def _check_sweep(spec: Spec, origin: str) -> None:
+def _check_sweep(spec: Spec) -> str | None:
     """Each model of a sweep gets the folder `<project>-<name>`: names must differ and fit."""
     seen: dict[str, int] = {}
     for index, (name, _) in enumerate(spec.model.choices()):
         if name in seen:
-            raise UserError(f"{origin}: model.sources.{index}: name '{name}' is also entry {seen[name]}'s; "
-                            "write the entry as a mapping with a distinct `name:`")
+            return (f"model.sources.{index}: name '{name}' is also entry {seen[name]}'s; "
+                    "write the entry as a mapping with a distinct `name:`")
         if len(f"{spec.project}-{name}") > 64:
-            raise UserError(f"{origin}: model.sources.{index}: project and model name '{spec.project}-{name}' exceed "
-                            "64 characters; give the entry a shorter `name:`")
+            return (f"model.sources.{index}: project and model name '{spec.project}-{name}' exceed "
+                    "64 characters; give the entry a shorter `name:`")
         seen[name] = index
+    return None
 
 
-def _check_evaluation_set_names(spec: Spec, origin: str) -> None:
+def _check_evaluation_set_names(spec: Spec) -> str | None:
     """Held-out and benchmark sets are reported by name beside train/valid/test."""
     names = [b.name for b in spec.evaluation.benchmarks]
     if spec.data.split.holdout is not None:
         names.append(spec.data.split.holdout.name)
     for name in names:
         if names.count(name) > 1 or name in ("train", "valid", "test"):
-            raise UserError(f"{origin}: evaluation-only set name '{name}' is used twice or names a split; "
-                            "rename data.split.holdout.name or evaluation.benchmarks[].name")
+            return (f"evaluation-only set name '{name}' is used twice or names a split; "
+                    "rename data.split.holdout.name or evaluation.benchmarks[].name")
+    return None
 
 
 def _interpolate(node: Any, where: str, found: dict[str, str], origin: str) -> Any:
@@ -531,6 +539,8 @@ def _interpolate(node: Any, where: str, found: dict[str, str], origin: str) -> A
 
 def _describe(error: dict[str, Any], data: dict[str, Any]) -> str:
     """One line for the first pydantic error: field path, what is wrong, and a did-you-mean."""
+    if error["type"] == "spec_check":  # a check across sections: its message names its fields
+        return error["msg"]
     loc = [str(p) for p in error["loc"] if not str(p).startswith(("function-", "tagged-union["))]
     # Discriminated unions put the tag in the path (space.lr.float.low); drop it.
     loc = [p for p in loc if p not in ("float", "int", "categorical")]
@@ -564,21 +574,20 @@ def _model_at(model: type[BaseModel], loc: list[str]) -> type[BaseModel] | None:
     return model
 
 
-def _check_search_space(spec: Spec, origin: str) -> None:
+def _check_search_space(spec: Spec) -> str | None:
     if spec.search is None:
-        return
+        return None
     tunable = _tunable_train_fields()
     for name in spec.search.space:
         if name not in tunable:
-            hint = registry.did_you_mean(name, tunable, "tunable")
-            raise UserError(f"{origin}: search.space: unknown parameter '{name}'{hint}")
+            return f"search.space: unknown parameter '{name}'{registry.did_you_mean(name, tunable, 'tunable')}"
     for name in spec.search.trial_train:
         if name not in tunable:
-            raise UserError(f"{origin}: search.trial_train: unknown train parameter '{name}'")
-    _check_pruner_settings(spec, origin)
+            return f"search.trial_train: unknown train parameter '{name}'"
+    return _check_pruner_settings(spec)
 
 
-def _check_pruner_settings(spec: Spec, origin: str) -> None:
+def _check_pruner_settings(spec: Spec) -> str | None:
     """Rung settings only for the pruners with rungs; a first rung at or past the trials' last step
     would let the pruner judge nothing."""
     s = spec.search
@@ -586,16 +595,15 @@ def _check_pruner_settings(spec: Spec, origin: str) -> None:
     rung_settings = [name for name in ("min_resource", "reduction_factor")
                      if getattr(s, name) != type(s).model_fields[name].default]
     if s.pruner not in ("asha", "hyperband") and rung_settings:
-        raise UserError(f"{origin}: search.{rung_settings[0]}: only the asha and hyperband pruners use it "
-                        f"(pruner is {s.pruner}); remove it or set search.pruner: asha")
+        return (f"search.{rung_settings[0]}: only the asha and hyperband pruners use it "
+                f"(pruner is {s.pruner}); remove it or set search.pruner: asha")
     if s.pruner not in ("asha", "hyperband") or s.min_resource is None:
-        return
+        return None
     max_steps = s.trial_train.get("max_steps", spec.train.max_steps)
     if max_steps is not None and s.min_resource >= max_steps:
-        raise UserError(
-            f"{origin}: search.min_resource: {s.min_resource} steps is not below the trials' max_steps ({max_steps}), "
-            "so no trial could ever be pruned; lower min_resource or raise search.trial_train.max_steps"
-        )
+        return (f"search.min_resource: {s.min_resource} steps is not below the trials' max_steps ({max_steps}), "
+                "so no trial could ever be pruned; lower min_resource or raise search.trial_train.max_steps")
+    return None
 
 
 def _tunable_train_fields() -> list[str]:
@@ -603,28 +611,25 @@ def _tunable_train_fields() -> list[str]:
     return names + [f"lora.{n}" for n in LoraSpec.model_fields]
 
 
-def _check_objectives(spec: Spec, origin: str) -> None:
+def _check_objectives(spec: Spec) -> str | None:
     """Each objective is a declared metric that a trial can compute with this spec's evaluation,
     optimised its declared way: caught here, not after trials have trained for nothing."""
     if spec.search is None:
-        return
+        return None
     s, choices = spec.search, registry.objectives()
     for field, name in (("objective", s.objective), ("second_objective", s.second_objective)):
         if name is None:
             continue
         metric = registry.get(name)
         if metric is None or not metric.objective:
-            raise UserError(f"{origin}: search.{field}: unknown objective '{name}'{registry.did_you_mean(name, choices)}")
+            return f"search.{field}: unknown objective '{name}'{registry.did_you_mean(name, choices)}"
         if metric.family in registry.EVALUATION_FAMILIES and metric.family not in spec.evaluation.metrics:
-            raise UserError(
-                f"{origin}: search.{field}: '{name}' is measured by the '{metric.family}' evaluation; "
-                f"add it to evaluation.metrics (now: {', '.join(spec.evaluation.metrics) or 'none'})"
-            )
+            return (f"search.{field}: '{name}' is measured by the '{metric.family}' evaluation; "
+                    f"add it to evaluation.metrics (now: {', '.join(spec.evaluation.metrics) or 'none'})")
     declared = registry.METRICS[s.objective].direction
     if s.direction and declared and s.direction != declared:
-        raise UserError(
-            f"{origin}: search.direction: '{s.objective}' is better {registry.METRICS[s.objective].better}, "
-            f"so it must be {declared}d, not {s.direction}d (leave direction out to use the metric's own)"
-        )
+        return (f"search.direction: '{s.objective}' is better {registry.METRICS[s.objective].better}, "
+                f"so it must be {declared}d, not {s.direction}d (leave direction out to use the metric's own)")
     if s.second_objective and s.second_objective == s.objective:
-        raise UserError(f"{origin}: search.second_objective: same as search.objective ('{s.objective}')")
+        return f"search.second_objective: same as search.objective ('{s.objective}')"
+    return None

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from harness.cli import main
 from harness.errors import UserError
-from harness.spec import load_spec, parse_spec
+from harness.spec import Spec, load_spec, parse_spec
 from tests.conftest import tiny_spec_dict, write_spec
 
 BAD_SPECS = [
@@ -145,3 +147,12 @@ def test_a_run_directorys_resolved_spec_reads_back(pruner):
     spec = parse_spec(tiny_spec_dict(**{"search.pruner": pruner}))
     again = parse_spec(yaml.safe_load(spec.to_yaml()))
     assert again.search == spec.search and again.train == spec.train
+
+
+def test_a_spec_built_in_python_gets_the_checks_across_sections() -> None:
+    """`Spec(...)` is the Python API: the cross-section checks live in the model, not only in the loader."""
+    with pytest.raises(ValidationError, match=re.escape("search.space: unknown parameter 'lora.rank' (did you mean 'lora.r'?)")):
+        Spec(project="p", search={"space": {"lora.rank": {"type": "int", "low": 4, "high": 8}}})
+    with pytest.raises(ValidationError, match=re.escape("evaluation-only set name 'test' is used twice or names a split")):
+        Spec(project="p", evaluation={"benchmarks": [{"name": "test", "source": "b.jsonl"}]})
+    assert Spec(project="p", search={"space": {"lora.r": {"type": "int", "low": 4, "high": 8}}}).search.space
