@@ -121,7 +121,14 @@ def _report(args) -> int:
 
     run_dir = Path(args.run_dir)
     is_sweep = runs.leaderboard_path(run_dir).is_file()
-    paths = write_leaderboard(run_dir) if is_sweep else write_reports(run_dir)
+    if is_sweep:
+        paths = write_leaderboard(run_dir)
+    else:
+        from harness import card
+
+        paths = write_reports(run_dir)
+        if (run_dir / runs.ADAPTER_DIR).is_dir():
+            paths.append(card.write_for_run(run_dir))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness import progress, results, runs
+from harness import card, progress, results, runs
 from harness.data import Example, load_benchmarks, load_splits
 from harness.errors import UserError
 from harness.evaluate import answers
@@ -91,6 +91,7 @@ def run(spec: Spec, runs_dir: Path | None = None, checked: Checked | None = None
         results.write(runs.results_path(run_dir), record)
         with progress.stage("report"):  # after `total`: results.json is written once, before the report
             write_reports(run_dir)
+            card.write(trained.adapter_dir, record, spec.prompt)  # the adapter says what it is wherever it goes
     return run_dir
 
 
