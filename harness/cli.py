@@ -133,6 +133,14 @@ def _report(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from harness.export import export
+
+    done = export(Path(args.run_dir), Path(args.out), args.format, args.dtype)
+    print(f"exported the {done.describe()} to {done.folder}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description="Declarative LLM fine-tuning: train, search, evaluate, report.")
     verbosity = argparse.ArgumentParser(add_help=False)
@@ -174,6 +182,15 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="regenerate the reports of a run directory (or a sweep's leaderboard)", parents=[verbosity])
     p.add_argument("run_dir")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser("export", help="write a run's tuned model for serving: merged checkpoint or LoRA adapter, with its model card",
+                       parents=[verbosity])
+    p.add_argument("run_dir")
+    p.add_argument("--out", required=True, help="a new (or empty) folder")
+    p.add_argument("--format", default="merged",
+                   help="merged (default: base + adapter, a plain transformers checkpoint) or adapter; gguf: see README")
+    p.add_argument("--dtype", help="merged weights' type: bfloat16, float16 or float32 (default: the run's evaluation dtype)")
+    p.set_defaults(func=_export)
     return parser
 
 
