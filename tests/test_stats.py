@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from harness.evaluate.stats import bootstrap, compare, estimate, perplexity, summarize
+from harness.results import Distribution
 
 
 def test_identical_inputs_give_zero_difference_and_zero_width_interval() -> None:
@@ -109,8 +110,8 @@ def test_as_dict_is_json_ready() -> None:
 
 def test_summarize_latency_distribution() -> None:
     s = summarize([float(v) for v in range(1, 101)] + [None])
-    assert s == {"n": 100, "mean": 50.5, "p50": 50.5, "p95": pytest.approx(95.05)}
-    assert summarize([None]) == {"n": 0, "mean": None, "p50": None, "p95": None}
+    assert (s.n, s.mean, s.p50, s.p95) == (100, 50.5, 50.5, pytest.approx(95.05))
+    assert summarize([None]) == Distribution(n=0, mean=None, p50=None, p95=None)
 
 
 def test_one_sample_estimate_drops_nones_and_draws_the_paired_bootstraps_resamples() -> None:

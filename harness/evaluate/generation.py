@@ -25,6 +25,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 from harness import progress
+from harness.results import QueryTiming
 
 # An answer's text -> whether generation may stop there (the metrics' `answer_is_final`).
 AnswerIsFinal = Callable[[str], bool]
@@ -96,16 +97,6 @@ def generate(model, tokenizer, inputs: list[str], *, max_new_tokens: int, batch_
         outputs[i] = tokenizer.decode(tokens[position], skip_special_tokens=True).strip()
         counts[i], cut_in_order[i] = len(tokens[position]), cut[position]
     return Generations(outputs=outputs, output_tokens=counts, seconds=seconds, cut=cut_in_order)
-
-
-@dataclass
-class QueryTiming:
-    """One batch-1 query: time to first token, time per later token, end to end."""
-
-    ttft_s: float
-    tpot_s: float | None  # None when only one token came out
-    total_s: float
-    output_tokens: int
 
 
 @dataclass

@@ -41,6 +41,7 @@ from harness.results import (
     ExampleRow,
     ExecutionBasis,
     Latency,
+    QueryTiming,
     Throughput,
     Verdict,
 )
@@ -94,7 +95,7 @@ class ModelRun:
     sequence_nll: list[tuple[float, int]]
     batched_seconds: float
     batched_tokens_per_s: float
-    latency: list[dict]
+    latency: list[QueryTiming]
     judged_by: list[ExecutionBasis | None]
 
 
@@ -138,7 +139,7 @@ def run_model(
         log.info("%s: timing %d batch-1 queries", label, min(spec.latency_samples, len(inputs)))
         profile = measure_latency(model, tokenizer, inputs[: spec.latency_samples], max_new_tokens=spec.max_new_tokens,
                                   is_final=is_final)
-        latency = [q.__dict__ for q in profile.queries]
+        latency = profile.queries
     del model
     gc.collect()
     return ModelRun(
@@ -208,14 +209,14 @@ def decoding_grammars(mode: str, examples: list[Example]) -> list[str] | None:
 def _time_pair(
     model_dir: Path, adapter_dir: Path, examples: list[Example], prompt: PromptSpec, spec: EvaluationSpec, dtype: str,
     is_final: AnswerIsFinal | None,
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[QueryTiming], list[QueryTiming]]:
     model, tokenizer = load_model(model_dir, adapter_dir, dtype, merge=False)
     inputs = [render_prompt(tokenizer, prompt, ex.prompt) for ex in examples[: spec.latency_samples]]
     log.info("timing %d batch-1 queries, base and tuned alternating", len(inputs))
     profiles = measure_latency_pair(model, tokenizer, inputs, max_new_tokens=spec.max_new_tokens, is_final=is_final)
     del model
     gc.collect()
-    return tuple([q.__dict__ for q in profile.queries] for profile in profiles)
+    return profiles[0].queries, profiles[1].queries
 
 
 def score_adapter(
@@ -230,7 +231,7 @@ def score_adapter(
     if tuned.answer_nll:
         out["perplexity_answer"] = float(perplexity(np.array(tuned.answer_nll, dtype=float)))
     if tuned.latency:
-        out["latency_ms"] = 1000 * float(np.mean([q["total_s"] for q in tuned.latency]))
+        out["latency_ms"] = 1000 * float(np.mean([q.total_s for q in tuned.latency]))
     return out
 
 
@@ -243,8 +244,9 @@ def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec:
         for key, attr in (("perplexity_answer", "answer_nll"), ("perplexity_sequence", "sequence_nll")):
             boots[key] = bootstrap(getattr(base, attr), getattr(tuned, attr), statistic=perplexity, **boot)
     if base.latency:
-        for key in ("total_s", "ttft_s", "tpot_s"):
-            boots[f"latency_{key}"] = bootstrap([q[key] for q in base.latency], [q[key] for q in tuned.latency], **boot)
+        base_series, tuned_series = _timing_series(base.latency), _timing_series(tuned.latency)
+        for key in base_series:
+            boots[f"latency_{key}"] = bootstrap(base_series[key], tuned_series[key], **boot)
     metrics = {key: comparison(b, CONFIDENCE, spec.bootstrap_resamples) for key, b in boots.items()}
     for key, interval in holm({key: boots[key] for key in registry.accuracy_family(boots)}, CONFIDENCE).items():
         metrics[key].adjusted = interval
@@ -262,8 +264,8 @@ def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec:
         latency={
             name: Latency(
                 queries=run.latency,
-                **{key: summarize([q[key] for q in run.latency]) for key in ("total_s", "ttft_s", "tpot_s")},
-                batch1_tokens_per_s=sum(q["output_tokens"] for q in run.latency) / max(sum(q["total_s"] for q in run.latency), 1e-9),
+                **{key: summarize(values) for key, values in _timing_series(run.latency).items()},
+                batch1_tokens_per_s=sum(q.output_tokens for q in run.latency) / max(sum(q.total_s for q in run.latency), 1e-9),
             )
             for name, run in (("base", base), ("tuned", tuned))
             if run.latency
@@ -285,6 +287,15 @@ def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec:
             for i, (ex, b_out, t_out) in enumerate(zip(examples, base.outputs, tuned.outputs))
         ],
     )
+
+
+def _timing_series(queries: list[QueryTiming]) -> dict[str, list[float | None]]:
+    """Each batch-1 timing across the queries, by its `Latency` field name."""
+    return {
+        "total_s": [q.total_s for q in queries],
+        "ttft_s": [q.ttft_s for q in queries],
+        "tpot_s": [q.tpot_s for q in queries],
+    }
 
 
 def verdict(metrics: dict[str, Comparison], confidence: float) -> Verdict:

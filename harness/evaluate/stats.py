@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.results import AdjustedInterval, Comparison
+from harness.results import AdjustedInterval, Comparison, Distribution
 
 Statistic = Callable[[np.ndarray], Any]
 CONFIDENCE = 0.95  # every interval the harness reports, and the verdict's family-wise level
@@ -212,10 +212,10 @@ def holm(family: dict[str, Bootstrap], confidence: float = 0.95) -> dict[str, Ad
     return out
 
 
-def summarize(values: Sequence[float | None]) -> dict[str, float | int | None]:
+def summarize(values: Sequence[float | None]) -> Distribution:
     """n, mean, p50 and p95 of a distribution (e.g. per-query latency); Nones are skipped."""
     present = np.asarray([v for v in values if v is not None], dtype=float)
     if present.size == 0:
-        return {"n": 0, "mean": None, "p50": None, "p95": None}
+        return Distribution(n=0, mean=None, p50=None, p95=None)
     p50, p95 = np.percentile(present, [50, 95])
-    return {"n": int(present.size), "mean": float(present.mean()), "p50": float(p50), "p95": float(p95)}
+    return Distribution(n=int(present.size), mean=float(present.mean()), p50=float(p50), p95=float(p95))
