@@ -141,6 +141,14 @@ def _export(args) -> int:
     return 0
 
 
+def _push(args) -> int:
+    from harness.push import push
+
+    pushed = push(Path(args.run_dir), args.repo, private=args.private, what=args.what)
+    print(f"pushed the {pushed.describe()} to {pushed.repo_url} ({pushed.commit_url})")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description="Declarative LLM fine-tuning: train, search, evaluate, report.")
     verbosity = argparse.ArgumentParser(add_help=False)
@@ -191,6 +199,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="merged (default: base + adapter, a plain transformers checkpoint) or adapter; gguf: see README")
     p.add_argument("--dtype", help="merged weights' type: bfloat16, float16 or float32 (default: the run's evaluation dtype)")
     p.set_defaults(func=_export)
+
+    p = sub.add_parser("push", help="upload a run's tuned model, model card and report to the Hugging Face Hub", parents=[verbosity])
+    p.add_argument("run_dir")
+    p.add_argument("--repo", required=True, help="the Hub repository, org/name (created if missing)")
+    p.add_argument("--private", action="store_true", help="create the repository private")
+    p.add_argument("--what", default="adapter", help="adapter (default) or merged")
+    p.set_defaults(func=_push)
     return parser
 
 
