@@ -53,8 +53,8 @@ def run(precision: str, spec, model_dir: Path, splits, work: Path) -> dict:
         "steps": result.steps,
         "tokens_per_s": steady,
         "train_seconds": result.train_seconds,
-        "train_losses": [h["loss"] for h in result.history if "loss" in h],
-        "recorded_valid_losses": result.valid_losses,
+        "train_losses": [h.loss for h in result.history if h.loss is not None],
+        "recorded_valid_losses": [v.loss for v in result.valid_losses],
         "valid_loss_fp32_judge": valid,
         "valid_examples": len(inputs),
     }
@@ -105,7 +105,7 @@ def main() -> None:
             common.pct(r["mfu_own_peak"]),
             common.pct(r["mfu_fp32_peak"]),
             r["train_losses"][-1],
-            " → ".join(f"{v['loss']:.3f}" for v in r["recorded_valid_losses"]),
+            " → ".join(f"{loss:.3f}" for loss in r["recorded_valid_losses"]),
             r["valid_loss_fp32_judge"],
         )
         for r in runs

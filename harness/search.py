@@ -327,9 +327,8 @@ def optimism_gap(study: Search, training: Training, evaluation: Evaluation) -> O
 
 def load_trial_training(result: SearchResult) -> TrainResult:
     """The TrainResult a reused best trial saved next to its adapter."""
-    data = json.loads((result.reused_adapter.parent / "train_result.json").read_text())
-    data["adapter_dir"] = Path(data["adapter_dir"])
-    return TrainResult(**data)
+    stored = Training.model_validate_json((result.reused_adapter.parent / "train_result.json").read_text())
+    return TrainResult(**{name: getattr(stored, name) for name in Training.model_fields})
 
 
 def apply_params(base: TrainSpec, params: dict[str, Any]) -> TrainSpec:
@@ -375,12 +374,12 @@ class _Objective:
             planned_steps=result.planned_steps,
             train_seconds=round(result.train_seconds, 2),
             train_tokens=result.train_tokens,
-            valid_loss=result.valid_losses[-1]["loss"] if result.valid_losses else None,
+            valid_loss=result.valid_losses[-1].loss if result.valid_losses else None,
         ))
         if result.stopped_early:
             shutil.rmtree(out_dir, ignore_errors=True)
             raise optuna.TrialPruned(f"pruned at step {result.steps}")
-        (out_dir / "train_result.json").write_text(json.dumps(result.to_dict(), default=str))
+        (out_dir / "train_result.json").write_text(Training.model_validate(result, from_attributes=True).model_dump_json())
         _note(trial, TrialNotes(adapter_dir=str(result.adapter_dir.resolve())))
         try:
             values = self._objective_values(result)
@@ -399,7 +398,7 @@ class _Objective:
         values = []
         for name in self.spec.search.objectives:
             if name == "valid_loss":
-                value = result.valid_losses[-1]["loss"] if result.valid_losses else None
+                value = result.valid_losses[-1].loss if result.valid_losses else None
             elif name == "adapter_mb":
                 value = runs.adapter_mb(result.adapter_dir)
             else:

@@ -21,7 +21,7 @@ import math
 import time
 import types
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from packaging.version import Version
@@ -32,6 +32,7 @@ from harness.data import Splits
 from harness.data.prompts import render_prompt, training_text
 from harness.errors import UserError
 from harness.hardware import check_training, this_machine, training_precision
+from harness.results import LossPoint, TrainerLog
 from harness.runs import ADAPTER_DIR
 from harness.scoring import mean_loss, score_answers
 from harness.spec import PromptSpec, TrainSpec
@@ -57,15 +58,10 @@ class TrainResult:
     # seconds from train begin to the end of each optimizer step, validation passes excluded:
     # lets benchmarks drop warm-up steps from a steady-state rate
     step_end_seconds: list[float] = field(default_factory=list)
-    history: list[dict] = field(default_factory=list)  # trainer logs: loss, learning_rate, grad_norm
-    valid_losses: list[dict] = field(default_factory=list)  # {"step", "loss"}
+    history: list[TrainerLog] = field(default_factory=list)  # trainer logs: loss, learning_rate, grad_norm
+    valid_losses: list[LossPoint] = field(default_factory=list)
     stopped_early: bool = False
     autotrain_params: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["adapter_dir"] = str(self.adapter_dir)
-        return out
 
 
 def train(
@@ -324,9 +320,9 @@ class _Recorder(TrainerCallback):
     def __init__(self, inputs, answers, tokenizer, eval_every, on_validation):
         self.inputs, self.answers, self.tokenizer = inputs, answers, tokenizer
         self.eval_every, self.on_validation = eval_every, on_validation
-        self.history: list[dict] = []
+        self.history: list[TrainerLog] = []
         self.step_end_seconds: list[float] = []
-        self.valid_losses: list[dict] = []
+        self.valid_losses: list[LossPoint] = []
         self.steps = self.planned_steps = self.tokens_seen = 0
         self.stopped_early = False
         self.train_seconds = self.validation_seconds = 0.0
@@ -339,7 +335,7 @@ class _Recorder(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs:
-            self.history.append({"step": state.global_step, **{k: v for k, v in logs.items() if k != "total_flos"}})
+            self.history.append(TrainerLog(step=state.global_step, **{k: v for k, v in logs.items() if k not in ("total_flos", "step")}))
         if logs and "loss" in logs:
             self._show(state)
 
@@ -358,19 +354,19 @@ class _Recorder(TrainerCallback):
         self.steps = state.global_step
         self.tokens_seen = state.num_input_tokens_seen
         self.train_seconds = time.perf_counter() - self._started - self.validation_seconds
-        if not self.valid_losses or self.valid_losses[-1]["step"] != state.global_step:
+        if not self.valid_losses or self.valid_losses[-1].step != state.global_step:
             self._validate(state.global_step, model, final=True)
 
     def _show(self, state) -> None:
         if self.task is None:
             return
         self.task.total = state.max_steps
-        losses = [h["loss"] for h in self.history if "loss" in h]
+        losses = [h.loss for h in self.history if h.loss is not None]
         figures = {"loss": f"{losses[-1]:.4g}"} if losses else {}
         if self.step_end_seconds:
             figures["tokens/s"] = f"{state.num_input_tokens_seen / max(self.step_end_seconds[-1], 1e-9):.0f}"
         if self.valid_losses:
-            figures["valid loss"] = f"{self.valid_losses[-1]['loss']:.4g}"
+            figures["valid loss"] = f"{self.valid_losses[-1].loss:.4g}"
         self.task.update(self.steps, **figures)
 
     def _validate(self, step: int, model, final: bool = False) -> bool:
@@ -379,7 +375,7 @@ class _Recorder(TrainerCallback):
         started = time.perf_counter()
         loss = mean_loss([s.answer for s in score_answers(model, self.tokenizer, self.inputs, self.answers, whole_sequence=False)])
         self.validation_seconds += time.perf_counter() - started
-        self.valid_losses.append({"step": step, "loss": loss})
+        self.valid_losses.append(LossPoint(step=step, loss=loss))
         if not math.isfinite(loss):
             raise TrainingError(f"validation loss is {loss} at step {step}: training diverged (lower train.lr?)")
         if final or self.on_validation is None:

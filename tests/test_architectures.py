@@ -54,7 +54,7 @@ def test_architecture_trains_and_evaluates(architecture, tmp_path, record_proper
     result = train(model_dir, splits, spec.train, spec.prompt, tmp_path)
     assert result.steps == 4 and result.train_tokens == 4 * 2 * 128
     assert (result.adapter_dir / "adapter_model.safetensors").is_file()
-    assert all(math.isfinite(v["loss"]) for v in result.valid_losses)
+    assert all(math.isfinite(v.loss) for v in result.valid_losses)
 
     evaluation = evaluate_pair(model_dir, result.adapter_dir, splits.test, spec.prompt, spec.evaluation)
     assert evaluation.n == len(splits.test) == 8

@@ -33,9 +33,9 @@ def test_adapter_is_peft_loadable_and_validation_loss_is_recorded(tiny, tmp_path
     spec, model_dir, splits = tiny
     result = train(model_dir, splits, spec.train, spec.prompt, tmp_path)
     assert result.steps == result.planned_steps == 4
-    assert [v["step"] for v in result.valid_losses] == [2, 4]
-    assert all(v["loss"] > 0 for v in result.valid_losses)
-    assert [h["loss"] for h in result.history if "loss" in h]
+    assert [v.step for v in result.valid_losses] == [2, 4]
+    assert all(v.loss > 0 for v in result.valid_losses)
+    assert [h.loss for h in result.history if h.loss is not None]
     assert result.train_tokens == 4 * 2 * 128 and result.tokens_per_second > 0
     ends = result.step_end_seconds
     assert len(ends) == 4 and ends == sorted(ends) and ends[-1] <= result.train_seconds
@@ -72,7 +72,7 @@ def test_training_is_reproducible_whatever_the_global_rng_state(tiny, tmp_path):
     for state in (1, 2):
         random.seed(state)  # what earlier code in the process left behind
         result = train(model_dir, splits, spec.train, spec.prompt, tmp_path / str(state))
-        losses.append([h["loss"] for h in result.history if "loss" in h])
+        losses.append([h.loss for h in result.history if h.loss is not None])
     assert losses[0] and losses[0] == losses[1]
 
 
@@ -119,7 +119,7 @@ def test_training_on_cpu_takes_the_bridged_lm_head_with_trls_loss(tiny, tmp_path
     assert len(patched) == 1
     monkeypatch.setattr(harness.train, "_lm_head_from_logits_on_cpu", add_fused_lm_head)
     fused = train(model_dir, splits, one_step, spec.prompt, tmp_path / "fused")
-    losses = [[h["loss"] for h in run.history if "loss" in h] for run in (bridged, fused)]
+    losses = [[h.loss for h in run.history if h.loss is not None] for run in (bridged, fused)]
     assert len(losses[0]) == 1 and losses[0] == pytest.approx(losses[1], rel=1e-5)
 
 
@@ -139,7 +139,7 @@ def test_bf16_mixed_precision_trains_through_autotrain(tiny, tmp_path):
     bf16 = spec.train.model_copy(update={"mixed_precision": "bf16"})
     runs = {name: train(model_dir, splits, s, spec.prompt, tmp_path / name) for name, s in (("fp32", spec.train), ("bf16", bf16))}
     assert runs["bf16"].autotrain_params["mixed_precision"] == "bf16"
-    losses = {name: [h["loss"] for h in r.history if "loss" in h] for name, r in runs.items()}
+    losses = {name: [h.loss for h in r.history if h.loss is not None] for name, r in runs.items()}
     assert len(losses["bf16"]) == 4 and all(math.isfinite(x) for x in losses["bf16"])
     assert losses["bf16"] != losses["fp32"]
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.05)  # rounding, not a different run
