@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from harness import runs
 from harness.errors import UserError
 
-SCHEMA_VERSION = 3  # 1: unversioned (before 2026-11-23); 2: verdicts not anchored on the headline metric
+SCHEMA_VERSION = 3  # 1: unversioned; 2: verdicts not anchored on the headline metric
 
 
 class _Record(BaseModel):
@@ -245,7 +245,7 @@ class Throughput(_Record):
     seconds: float
     tokens_per_s: float
     tokens: int
-    # answers still running when max_new_tokens cut them (None: not recorded, files before 2026-12-05)
+    # answers still running when max_new_tokens cut them (None: an older file that did not record it)
     cut_at_limit: int | None = None
 
 
@@ -269,8 +269,8 @@ class Decoding(_Record):
     batch_size: int
     # answers stopped once their scores could no longer change (`evaluation.stop_at_final_answer`)
     stops_at_final_answer: bool = False
-    # the weights' type both models were decoded and scored in (`model.dtype`, resolved); None: not recorded
-    # (files before 2026-12-05), which the report then does not guess
+    # the weights' type both models were decoded and scored in (`model.dtype`, resolved); None: an older
+    # file that did not record it, which the report then does not guess
     dtype: str | None = None
 
 

@@ -47,7 +47,7 @@ def load_model(model_dir: Path, adapter_dir: Path | None = None, dtype: str = "f
         if merge:
             model = model.merge_and_unload()
     # Loaded weights come back trainable, merged ones frozen, and PyTorch picks matmul paths by that
-    # flag (it once made only the tuned model's prompt pass 3x slower): frozen for both, always.
+    # flag, so base and tuned would not be timed alike (bench/README.md): frozen for both, always.
     model.requires_grad_(False)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(adapter_dir or model_dir)
@@ -243,7 +243,7 @@ class _Batch:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # each row counts from its own first token
         cache = DynamicCache(config=model.config)
         # the last position by index, not `logits_to_keep=1`: its strided slice of the hidden states sends
-        # a frozen LM head through a batched matmul that copies the weight once per row (3x slower pass)
+        # a frozen LM head through a batched matmul that copies the weight once per row (bench/README.md)
         last = torch.tensor([width - 1], device=model.device)
         logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,
                        logits_to_keep=last).logits[:, -1]
@@ -323,7 +323,7 @@ class GrammarMask:
         self.bitmask = llguidance.torch.allocate_token_bitmask(len(grammars), info.vocab_size)
 
     def mask(self, rows: list[int], scores: torch.Tensor) -> torch.Tensor:
-        # Row by row: llguidance's parallel executor was 5x slower on a busy 2-core machine.
+        # Row by row: llguidance's parallel executor measured slower on a 2-core machine (bench/README.md).
         for i, row in enumerate(rows):
             llguidance.torch.fill_next_token_bitmask(self.matchers[row], self.bitmask, i)
         # bit k of 32-bit word w allows token 32*w + k: looked up byte by byte (little-endian words)
