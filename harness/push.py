@@ -44,7 +44,7 @@ def push(run_dir: Path, repo_id: str, *, private: bool = False, what: str = Expo
     dtype = run.evaluation_dtype if chosen == ExportFormat.MERGED else None
     with tempfile.TemporaryDirectory(prefix="harness-push-") as tmp:
         folder = Path(tmp)
-        _prepare(run, chosen, dtype, folder, repo_id)
+        prepare_folder(run, chosen, dtype, folder, repo_id)
         try:
             repo_url = create_repo(repo_id, token=token, private=private, exist_ok=True)
             commit = upload_folder(repo_id=repo_id, folder_path=folder, token=token,
@@ -87,7 +87,7 @@ def _check_repo_id(repo_id: str) -> None:
         raise UserError(f"--repo {repo_id}: give it as org/name (your user name or an organisation)")
 
 
-def _prepare(run: TunedRun, chosen: ExportFormat, dtype: str | None, folder: Path, repo_id: str) -> None:
+def prepare_folder(run: TunedRun, chosen: ExportFormat, dtype: str | None, folder: Path, repo_id: str) -> None:
     """The commit's contents: the export (card included, naming the repository) and the run's report."""
     write_export(run, chosen, dtype, folder, location=repo_id)
     report = run.run_dir / REPORT

@@ -75,3 +75,18 @@ def test_bad_arguments_are_one_line_before_the_run_is_read(args, message, tmp_pa
     assert main(["push", str(tmp_path), *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
+
+
+@pytest.mark.train
+def test_the_prepared_folder_holds_the_weights_the_card_and_the_report(tiny_run: Path, tmp_path: Path):
+    from huggingface_hub import ModelCard
+
+    from harness import runs
+    from harness.export import ExportFormat, load_run
+    from harness.push import REPORT, prepare_folder
+
+    prepare_folder(load_run(tiny_run), ExportFormat.ADAPTER, None, tmp_path, "someone/tiny-sql")
+    assert (tmp_path / runs.ADAPTER_WEIGHTS).read_bytes() == (tiny_run / runs.ADAPTER_DIR / runs.ADAPTER_WEIGHTS).read_bytes()
+    assert (tmp_path / REPORT).read_bytes() == (tiny_run / REPORT).read_bytes()
+    card = ModelCard.load(tmp_path / "README.md")
+    assert card.data.library_name == "peft" and 'PeftModel.from_pretrained(base, "someone/tiny-sql")' in card.text
