@@ -22,7 +22,7 @@ from harness.models import describe_model, resolve_model
 from harness.preflight import Checked, preflight
 from harness.report import write_reports
 from harness.results import Environment, EvalResults, Evaluation, ModelInfo, RunResults, ScoreResults, Search, Training
-from harness.search import load_trial_training, optimism_gap, run_trials, search, summarize
+from harness.search import load_trial_training, optimism_gap, run_trials, search, summarize_study
 from harness.spec import Spec, load_spec
 from harness.train import train
 
@@ -106,7 +106,7 @@ def search_only(spec: Spec, runs_dir: Path | None = None, max_trials: int | None
     model_dir = resolve_model(spec.model, spec.base_dir)
     area = runs.search_area(Path(runs_dir or spec.runs_dir).resolve(), spec.project)
     study = run_trials(spec, model_dir, splits, area, validation_scorer(spec, model_dir, splits), max_trials)
-    return summarize(study, spec, area).study
+    return summarize_study(study, spec, area).study
 
 
 def validation_scorer(spec: Spec, model_dir: Path, splits):

@@ -161,12 +161,12 @@ def run_trials(
     enqueue_spec_settings(study, spec)
     budget = max_trials if max_trials is not None else s.trials
     objective = _Objective(spec, model_dir, splits, area, score_fn)
-    if budget is not None and _finished(study) >= budget:
-        log.info("study %s already has %d finished trials: nothing to run", study.study_name, _finished(study))
-        progress.note(f"study {study.study_name} already has {_finished(study)} finished trials: nothing to run")
+    if budget is not None and _finished_trials(study) >= budget:
+        log.info("study %s already has %d finished trials: nothing to run", study.study_name, _finished_trials(study))
+        progress.note(f"study {study.study_name} already has {_finished_trials(study)} finished trials: nothing to run")
         return study
     with progress.task("search", budget, "trials") as task:
-        task.update(_finished(study))
+        task.update(_finished_trials(study))
         callbacks = [_progress(budget, task), _stop_after_failures(max(5, 2 * (budget or 3)))]
         if budget is not None:
             callbacks.append(optuna.study.MaxTrialsCallback(budget, states=(TrialState.COMPLETE, TrialState.PRUNED)))
@@ -186,7 +186,7 @@ def search(spec: Spec, model_dir: Path, splits: Splits, area: Path, score_fn: Sc
     """Run (or resume) the study in `area`, then pick the best trial and decide how the final model is made."""
     started = time.perf_counter()
     study = run_trials(spec, model_dir, splits, area, score_fn)
-    result = summarize(study, spec, area)
+    result = summarize_study(study, spec, area)
     _drop_unused_adapters(study, keep={result.study.best_trial, *(result.study.pareto_front or [])})
     result.study.seconds = time.perf_counter() - started
     return result
@@ -228,7 +228,7 @@ def _drop_unused_adapters(study: optuna.Study, keep: set[int]) -> None:
             shutil.rmtree(adapter, ignore_errors=True)
 
 
-def summarize(study: optuna.Study, spec: Spec, area: Path) -> SearchResult:
+def summarize_study(study: optuna.Study, spec: Spec, area: Path) -> SearchResult:
     s = spec.search
     completed = [t for t in study.trials if t.state == TrialState.COMPLETE]
     notes = {t.number: TrialNotes.from_attrs(t.user_attrs) for t in study.trials}
@@ -485,7 +485,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _finished(study: optuna.Study) -> int:
+def _finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
@@ -507,7 +507,7 @@ def _stop_after_failures(limit: int):
 def _progress(budget: int | None, task: progress.Task):
     """After each trial: a note with its outcome and the best so far, and the trial count."""
     def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        done = _finished(study)
+        done = _finished_trials(study)
         try:
             best = study.best_value if len(study.directions) == 1 else None
         except ValueError:

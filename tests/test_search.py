@@ -20,7 +20,7 @@ from harness.pipeline import run, search_only
 from harness.report.content import search_view
 from harness.results import load
 from harness.runs import search_area
-from harness.search import apply_params, enqueue_spec_settings, open_study, params_at_edge, summarize
+from harness.search import apply_params, enqueue_spec_settings, open_study, params_at_edge, summarize_study
 from harness.spec import CategoricalParam, FloatParam, IntParam, TrainSpec, parse_spec
 from harness.trial_notes import TrialNotes
 from tests.conftest import tiny_spec_dict, write_spec
@@ -308,7 +308,7 @@ def test_the_best_trial_is_the_lowest_loss_or_the_highest_score(tmp_path, object
     study = open_study(spec, tmp_path)
     C = TrialState.COMPLETE
     _add_trials(study, [(C, 3e-2, 0.7, 6, 6, True), (C, 1e-5, 0.4, 6, 6, False), (C, 1e-3, 0.9, 6, 6, False), (C, 1e-4, 0.6, 6, 6, False)])
-    result = summarize(study, spec, tmp_path)
+    result = summarize_study(study, spec, tmp_path)
     assert (result.study.best_trial, result.study.best_values) == (best, [[0.7, 0.4, 0.9, 0.6][best]])
     assert result.best_train_spec.lr == [3e-2, 1e-5, 1e-3, 1e-4][best]
     assert search_view(result.study, None, {})["spec_settings"]["sentence"] == sentence
@@ -319,7 +319,7 @@ def test_spec_settings_that_stay_best_are_not_called_improved(tmp_path, objectiv
     spec = parse_spec(_spec_dict(objective=objective))
     study = open_study(spec, tmp_path)
     _add_trials(study, [(TrialState.COMPLETE, 3e-2, values[0], 6, 6, True), (TrialState.COMPLETE, 1e-5, values[1], 6, 6, False)])
-    view = search_view(summarize(study, spec, tmp_path).study, None, {})["spec_settings"]
+    view = search_view(summarize_study(study, spec, tmp_path).study, None, {})["spec_settings"]
     assert view["improved"] is False and view["sentence"].startswith("Search did not improve on your settings")
 
 
@@ -329,7 +329,7 @@ def test_compute_saved_counts_only_the_pruned_trials_unrun_steps(tmp_path):
     C, P = TrialState.COMPLETE, TrialState.PRUNED
     # a complete trial that ended before its plan (its data ran out) saved nothing: pruning did not stop it
     _add_trials(study, [(C, 3e-2, 0.5, 8, 8, True), (P, 1e-5, 0.9, 2, 8, False), (P, 1e-4, 0.8, 4, 8, False), (C, 1e-3, 0.6, 6, 8, False)])
-    record = summarize(study, spec, tmp_path).study
+    record = summarize_study(study, spec, tmp_path).study
     assert (record.steps_run, record.steps_saved_by_pruning) == (8 + 2 + 4 + 6, 6 + 4)
     assert (record.tokens_run, record.train_seconds_run) == (100 * 20, 0.5 * 20)
     assert record.counts == {"complete": 2, "pruned": 2}

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from harness.evaluate.stats import bootstrap, compare, estimate, perplexity, summarize
+from harness.evaluate.stats import bootstrap, compare, distribution, estimate, perplexity
 from harness.results import Distribution
 
 
@@ -109,9 +109,9 @@ def test_as_dict_is_json_ready() -> None:
 
 
 def test_summarize_latency_distribution() -> None:
-    s = summarize([float(v) for v in range(1, 101)] + [None])
+    s = distribution([float(v) for v in range(1, 101)] + [None])
     assert (s.n, s.mean, s.p50, s.p95) == (100, 50.5, 50.5, pytest.approx(95.05))
-    assert summarize([None]) == Distribution(n=0, mean=None, p50=None, p95=None)
+    assert distribution([None]) == Distribution(n=0, mean=None, p50=None, p95=None)
 
 
 def test_one_sample_estimate_drops_nones_and_draws_the_paired_bootstraps_resamples() -> None:

@@ -88,7 +88,7 @@ def generate(model, tokenizer, inputs: list[str], *, max_new_tokens: int, batch_
         tokens, cut = _greedy(model, [prompts[i] for i in order], max_new_tokens, tokenizer.eos_token_id,
                               tokenizer.pad_token_id, batch_size=batch_size, on_answer=on_answer,
                               constraint=GrammarMask(tokenizer, [grammars[i] for i in order]) if grammars else None,
-                              finished=_finished(tokenizer, is_final))
+                              finished=_stop_check(tokenizer, is_final))
     seconds = _now(model) - started
     outputs: list[str] = [""] * len(inputs)
     counts: list[int] = [0] * len(inputs)
@@ -148,14 +148,14 @@ def _time_query(model, tokenizer, text: str, max_new_tokens: int, is_final: Answ
     stamps: list[float] = []
     started = _now(model)
     (tokens,), _ = _greedy(model, [prompt], max_new_tokens, tokenizer.eos_token_id, tokenizer.pad_token_id,
-                           on_step=lambda: stamps.append(_now(model)), finished=_finished(tokenizer, is_final))
+                           on_step=lambda: stamps.append(_now(model)), finished=_stop_check(tokenizer, is_final))
     total = _now(model) - started
     ttft = stamps[0] - started
     tpot = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else None
     return QueryTiming(ttft_s=ttft, tpot_s=tpot, total_s=total, output_tokens=len(tokens))
 
 
-def _finished(tokenizer, is_final: AnswerIsFinal | None) -> Callable[[list[int]], bool] | None:
+def _stop_check(tokenizer, is_final: AnswerIsFinal | None) -> Callable[[list[int]], bool] | None:
     """`is_final` on a row's tokens, decoded as `generate` decodes its outputs."""
     if is_final is None:
         return None

@@ -30,7 +30,7 @@ from harness.evaluate.generation import (
 from harness.evaluate.metric import Metric, judged_by
 from harness.evaluate.sql import SqlMetric
 from harness.evaluate.sql.grammar import SqlSchemaConstraint
-from harness.evaluate.stats import CONFIDENCE, bootstrap, comparison, holm, mean_present, perplexity, summarize
+from harness.evaluate.stats import CONFIDENCE, bootstrap, comparison, distribution, holm, mean_present, perplexity
 from harness.hardware import evaluation_dtype, this_machine
 from harness.models import cache_root
 from harness.results import (
@@ -264,7 +264,7 @@ def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec:
         latency={
             name: Latency(
                 queries=run.latency,
-                **{key: summarize(values) for key, values in _timing_series(run.latency).items()},
+                **{key: distribution(values) for key, values in _timing_series(run.latency).items()},
                 batch1_tokens_per_s=sum(q.output_tokens for q in run.latency) / max(sum(q.total_s for q in run.latency), 1e-9),
             )
             for name, run in (("base", base), ("tuned", tuned))

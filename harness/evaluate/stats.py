@@ -212,7 +212,7 @@ def holm(family: dict[str, Bootstrap], confidence: float = 0.95) -> dict[str, Ad
     return out
 
 
-def summarize(values: Sequence[float | None]) -> Distribution:
+def distribution(values: Sequence[float | None]) -> Distribution:
     """n, mean, p50 and p95 of a distribution (e.g. per-query latency); Nones are skipped."""
     present = np.asarray([v for v in values if v is not None], dtype=float)
     if present.size == 0:
