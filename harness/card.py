@@ -147,7 +147,7 @@ def build(record: RunResults, prompt: PromptSpec, location: str, merged_dtype: s
         _summary(record, base, merged_dtype),
         base.weights_note,
         base.notice,
-        _evaluation_section(record.evaluation, scores),
+        _evaluation_section(record.evaluation, scores, merged_dtype),
         _training_section(record),
         _usage_section(base, prompt, location, merged_dtype),
     ) if part)
@@ -204,14 +204,13 @@ def _summary(record: RunResults, base: Upstream, merged_dtype: str | None) -> st
             f"`{_data_name(data.source)}` ({data.train} training rows, format {data.format}).")
 
 
-def _evaluation_section(evaluation: Evaluation, scores: Headline | None) -> str:
+def _evaluation_section(evaluation: Evaluation, scores: Headline | None, merged_dtype: str | None) -> str:
     decoding = evaluation.decoding
     weights = f", {decoding.dtype} weights" if decoding.dtype else ""
-    lines = [
-        "## Evaluation",
-        f"Base and tuned model on the same held-out test split ({evaluation.n} examples), {decoding.strategy} decoding{weights}.",
-        _headline_view(evaluation)["verdict"],
-    ]
+    measured = f"Base and tuned model on the same held-out test split ({evaluation.n} examples), {decoding.strategy} decoding{weights}."
+    if merged_dtype and decoding.dtype and merged_dtype != decoding.dtype:
+        measured += f" These weights are {merged_dtype}: their answers may differ slightly from those measured."
+    lines = ["## Evaluation", measured, _headline_view(evaluation)["verdict"]]
     if scores:
         level = fmt.level(scores.comparison.confidence)
         lines.append("\n".join([

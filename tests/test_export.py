@@ -14,20 +14,22 @@ from harness import export as export_module
 from harness import results, runs
 from harness.cli import main
 from harness.export import export
-from harness.hardware import Machine
+from harness.hardware import Machine, evaluation_dtype, this_machine
 from harness.spec import load_spec
 from tests.conftest import tiny_spec_dict, write_spec
 
 ROUND_TRIP_PROMPTS = 10
+SAFETENSORS_DTYPES = {"float32": "F32", "bfloat16": "BF16", "float16": "F16"}
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
-    """One real `harness run` of the tiny model (8 test prompts, about 30 s on 2 cores)."""
+    """One real `harness run` of the tiny model (8 test prompts, about 30 s on 2 cores), evaluated in bf16 where
+    this machine computes in it (`model.dtype: auto`), else in float32."""
     from harness.pipeline import run
 
     root = tmp_path_factory.mktemp("export-run")
-    return run(load_spec(write_spec(root / "tiny.yaml", tiny_spec_dict())), runs_dir=root / "runs")
+    return run(load_spec(write_spec(root / "tiny.yaml", tiny_spec_dict(**{"model.dtype": "auto"}))), runs_dir=root / "runs")
 
 
 def _answers(model_dir: Path, run_dir: Path, dtype: str) -> list[str]:
@@ -65,7 +67,8 @@ def test_merged_export_answers_as_the_run_evaluated(tiny_run: Path, tmp_path: Pa
     assert recorded != [ex.base for ex in evaluation.examples[:ROUND_TRIP_PROMPTS]]  # the adapter changed answers
 
     done = export(tiny_run, tmp_path / "merged")
-    assert done.dtype == evaluation.decoding.dtype == "float32"
+    assert done.dtype == evaluation.decoding.dtype == evaluation_dtype("auto", this_machine())
+    assert _tensor_dtypes(done.folder / "model.safetensors") == {SAFETENSORS_DTYPES[done.dtype]}
     names = {p.name for p in done.folder.iterdir()}
     assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "README.md"} <= names
     assert not any(name.startswith("adapter_") for name in names)  # a plain checkpoint, no PEFT indirection
@@ -81,7 +84,8 @@ def test_merged_export_casts_to_the_dtype_asked(tiny_run: Path, tmp_path: Path, 
     assert "merged checkpoint (float16)" in capsys.readouterr().out
     assert _tensor_dtypes(tmp_path / "half" / "model.safetensors") == {"F16"}
     assert json.loads((tmp_path / "half" / "config.json").read_text())["dtype"] == "float16"
-    assert "saved in float16" in (tmp_path / "half" / "README.md").read_text()
+    card = (tmp_path / "half" / "README.md").read_text()
+    assert "saved in float16" in card and "These weights are float16: their answers may differ" in card
 
 
 @pytest.mark.train
