@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from harness import runs
+from harness.ask import DECODINGS
 from harness.errors import UserError
 
 
@@ -149,6 +150,38 @@ def _push(args) -> int:
     return 0
 
 
+def _ask(args) -> int:
+    """Answers are the output (--json: one object per line), so progress lines stay out of stdout."""
+    from rich.console import Console
+
+    from harness import ask, progress
+
+    given = Path(args.run_dir)
+    run_dir = ask.find_run(given)
+    if run_dir != given:
+        print(f"run: {run_dir} (the newest finished run in {given})", file=sys.stderr)
+    if args.db and args.schema:
+        raise UserError("--db and --schema: give one (a SQLite file to run the SQL on, or CREATE TABLE text without rows)")
+    database = ask.open_database(args.db) if args.db else ask.read_schema(Path(args.schema)) if args.schema else None
+    asker = ask.Asker(run_dir, database, base=args.base, decoding=args.decoding, execute=not args.no_execute)
+    print(f"model loaded in {asker.load_seconds:.1f} s", file=sys.stderr)
+    console = Console(highlight=False)
+    echo = args.question is None and not sys.stdin.isatty()  # piped questions: say which answer is which
+    previous = progress.install(progress.Listener())
+    try:
+        for question in [args.question] if args.question is not None else ask.questions():
+            answer = asker.ask(question)
+            if args.json:
+                print(answer.to_json(), flush=True)
+                continue
+            if echo:
+                console.print(f"{ask.PROMPT}{question}", markup=False)
+            console.print(ask.view(answer))
+    finally:
+        progress.install(previous)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description="Declarative LLM fine-tuning: train, search, evaluate, report.")
     verbosity = argparse.ArgumentParser(add_help=False)
@@ -206,6 +239,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true", help="create the repository private")
     p.add_argument("--what", default="adapter", help="adapter (default) or merged")
     p.set_defaults(func=_push)
+
+    p = sub.add_parser("ask", help="ask a finished run's tuned model questions (SQL run read-only on --db)", parents=[verbosity])
+    p.add_argument("run_dir", help="a finished run directory, or a project's runs folder (its newest finished run)")
+    p.add_argument("question", nargs="?", help="the question (default: one per line from stdin)")
+    p.add_argument("--db", help="a SQLite file (or builtin:<db_id>): its schema goes into the prompt, the SQL runs on it")
+    p.add_argument("--schema", help="a file of CREATE TABLE statements for the prompt (nothing is run)")
+    p.add_argument("--base", action="store_true", help="show the base model's answer beside the tuned one")
+    p.add_argument("--decoding", choices=DECODINGS, default="greedy",
+                   help="constrained: SQL held to the schema's tables and columns, as evaluation decodes it")
+    p.add_argument("--no-execute", action="store_true", help="print the SQL without running it")
+    p.add_argument("--json", action="store_true", help="one JSON object per answer")
+    p.set_defaults(func=_ask)
     return parser
 
 

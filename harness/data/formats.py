@@ -14,6 +14,12 @@ from harness.errors import UserError
 from harness.spec import RowFormat
 
 _LLAMA2_SQL_RESPONSE = "### Response:"
+# The Llama-2-SQL dataset's `input` (sql-create-context in Alpaca's layout), for a question asked of a run trained on it.
+_LLAMA2_SQL_INPUT = (
+    "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request.\n\n### Instruction:\n{question}\n\n"
+    "### Input:\n{schema}\n\n" + _LLAMA2_SQL_RESPONSE + "\n"
+)
 
 
 def detect_format(columns: set[str], spec: RowFormat, where: str = "data") -> str:
@@ -60,6 +66,19 @@ def to_examples(rows: list[dict[str, Any]], spec: RowFormat, where: str = "data"
             meta["schema"] = schema
         examples.append(Example(id=str(row.get("id", _digest(prompt, answer))), prompt=prompt, answer=answer, meta=meta))
     return examples
+
+
+def prompt_for(question: str, spec: RowFormat, fmt: str, *, db_path: Path | None = None, schema: str | None = None) -> str:
+    """The prompt a new question gets under format `fmt`, asked of a SQLite database (`db_path`) or
+    CREATE TABLE text (`schema`): the row the format reads, through the converter `to_examples` uses,
+    so a question put to a finished run meets the prompt its training and evaluation saw. A format
+    without a schema slot (text, instruction, a one-field template) gets the question alone."""
+    row = _QUESTION_ROWS[fmt](question, spec, db_path, schema)
+    try:
+        prompt, _, _ = _CONVERTERS[fmt](row, spec)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return prompt
 
 
 def row_location(source: str, i: int) -> str:
@@ -205,6 +224,54 @@ def _brief(row: dict) -> str:
     finally:
         conn.close()
 
+
+def _question_sql_row(question: str, spec: RowFormat, db_path: Path | None, schema: str | None) -> dict[str, Any]:
+    source = {"db_path": str(db_path)} if db_path else {"schema": schema} if schema else {}
+    return {spec.question_column: question, spec.sql_column: "", **source}
+
+
+def _llama2_sql_row(question: str, spec: RowFormat, db_path: Path | None, schema: str | None) -> dict[str, Any]:
+    return {"input": _LLAMA2_SQL_INPUT.format(question=question, schema=schema or _create_tables(db_path)), "output": ""}
+
+
+def _create_tables(db_path: Path | None) -> str:
+    """A database's CREATE TABLE statements, as a schema-text format shows a schema ("" without one)."""
+    if db_path is None:
+        return ""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return "; ".join(sql for (sql,) in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' "
+                                                        "AND name NOT LIKE 'sqlite_%' ORDER BY rowid"))
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot read the schema of {db_path} ({exc})") from None
+    finally:
+        conn.close()
+
+
+def _instruction_row(question: str, spec: RowFormat, db_path: Path | None, schema: str | None) -> dict[str, Any]:
+    return {spec.instruction_column: question, spec.response_column: ""}
+
+
+def _text_row(question: str, spec: RowFormat, db_path: Path | None, schema: str | None) -> dict[str, Any]:
+    return {spec.text_column: question + spec.separator}
+
+
+def _template_row(question: str, spec: RowFormat, db_path: Path | None, schema: str | None) -> dict[str, Any]:
+    """The question fills the template's one field; a template of several fields has no place for it alone."""
+    fields = sorted({f for _, f, _, _ in string.Formatter().parse(spec.prompt_template or "") if f})
+    if len(fields) != 1:
+        raise UserError(f"data.prompt_template: its fields {', '.join(fields)} cannot all come from one question; "
+                        "ask a run whose prompt template has one field")
+    return {fields[0]: question, spec.answer_column: ""}
+
+
+_QUESTION_ROWS = {
+    "text": _text_row,
+    "instruction": _instruction_row,
+    "llama2-sql": _llama2_sql_row,
+    "template": _template_row,
+    "question-sql": _question_sql_row,
+}
 
 _CONVERTERS = {
     "text": _text,
