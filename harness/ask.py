@@ -1,7 +1,7 @@
 """Ask a finished run's tuned model questions: `harness ask`, and the same from Python.
 
-    asker = Asker(find_run(Path("runs/sqlcoder")), open_database("builtin:bank"))
-    answer = asker.ask("How many accounts have a balance above 1000?")
+    asker = Asker(find_run(Path("runs/sqlcoder")))  # the model, loaded once
+    answer = asker.ask("How many accounts have a balance above 1000?", open_database("builtin:bank"))
     answer.tuned.sql, answer.tuned.result.rows
 
 A question meets the prompt the run trained and evaluated on: the run's data format turns it (and
@@ -160,20 +160,22 @@ class _LoadedModel:
     label: str
 
 
+def check_decoding(decoding: Decoding, database: Database | None) -> None:
+    """A constrained answer is held to a schema's names, so it needs one."""
+    if decoding == "constrained" and database is None:
+        raise UserError("--decoding constrained holds the SQL to a schema's tables and columns; give --db or --schema")
+
+
 class Asker:
     """A finished run's model, loaded once, answering questions as its evaluation would.
 
-    `database`: what the questions are about (its schema goes into the prompt where the run's data
-    format has a place for one; a file's rows answer the SQL). `base`: the base model answers too.
-    `decoding="constrained"`: the evaluation's grammar holds the SQL to the database's own tables and
-    columns. `execute=False`: SQL is extracted but not run."""
+    `base`: the base model answers too. `decoding="constrained"`: the evaluation's grammar holds the
+    SQL to the database's own tables and columns. `execute=False`: SQL is extracted but not run."""
 
-    def __init__(self, run_dir: Path, database: Database | None = None, *, base: bool = False,
-                 decoding: Decoding = "greedy", execute: bool = True):
+    def __init__(self, run_dir: Path, *, base: bool = False, decoding: Decoding = "greedy", execute: bool = True):
         from harness import results
-        from harness.data.records import Example
         from harness.evaluate.generation import load_model
-        from harness.evaluate.pair import build_metrics, decoding_grammars, stop_rule
+        from harness.evaluate.pair import build_metrics, stop_rule
         from harness.hardware import check_dtype, evaluation_dtype, this_machine
         from harness.models import resolve_model
         from harness.spec import load_spec
@@ -183,19 +185,15 @@ class Asker:
         if not (adapter_dir / "adapter_config.json").is_file():
             raise UserError(f"{run_dir}: no LoRA adapter in {adapter_dir} (no adapter_config.json); "
                             "ask a run that finished training, or re-run its spec")
-        if decoding == "constrained" and database is None:
-            raise UserError("--decoding constrained holds the SQL to a schema's tables and columns; give --db or --schema")
         spec = load_spec(runs.spec_path(run_dir))
         machine = this_machine()
         check_dtype(spec.model.dtype, machine)
         dtype = evaluation_dtype(spec.model.dtype, machine)
-        self.run_dir, self.database, self.execute = run_dir, database, execute
+        self.run_dir, self.decoding, self.execute = run_dir, decoding, execute
         self.data_format, self.row_format, self.prompt_spec = record.data.format, spec.data, spec.prompt
         self.max_new_tokens = spec.evaluation.max_new_tokens
         self.is_final = stop_rule(spec.evaluation, build_metrics(spec.evaluation.metrics))
-        # one grammar serves every question: it depends on the schema alone
-        schema_row = Example(id="ask", prompt="", answer="", meta=database.meta() if database else {})
-        self.grammars = decoding_grammars(decoding, [schema_row])
+        self._grammars: dict[Database | None, list[str] | None] = {}
         started = time.perf_counter()
         model_dir = resolve_model(spec.model, spec.base_dir)
         # two loads, each exactly as evaluation loads its side, so both answers are the ones it recorded
@@ -203,19 +201,32 @@ class Asker:
         self.base = _LoadedModel(*load_model(model_dir, None, dtype), label="base") if base else None
         self.load_seconds = time.perf_counter() - started
 
-    def prompt(self, question: str) -> str:
-        """The user turn `question` becomes under the run's data format (before the chat template)."""
+    def prompt(self, question: str, database: Database | None = None) -> str:
+        """The user turn `question` about `database` becomes under the run's data format (before the chat template)."""
         from harness.data.formats import prompt_for
 
-        database = self.database or Database()
+        database = database or Database()
         return prompt_for(question, self.row_format, self.data_format, db_path=database.path, schema=database.schema)
 
-    def ask(self, question: str) -> Answer:
-        prompt = self.prompt(question)
-        base = self._reply(self.base, prompt) if self.base else None
-        return Answer(question=question, tuned=self._reply(self.tuned, prompt), base=base)
+    def ask(self, question: str, database: Database | None = None) -> Answer:
+        """`database`: what the question is about; its schema goes into the prompt where the run's data
+        format has a place for one, and a file's rows answer the SQL."""
+        prompt = self.prompt(question, database)
+        base = self._reply(self.base, prompt, database) if self.base else None
+        return Answer(question=question, tuned=self._reply(self.tuned, prompt, database), base=base)
 
-    def _reply(self, loaded: _LoadedModel, prompt: str) -> Reply:
+    def grammars(self, database: Database | None) -> list[str] | None:
+        """The decoding's grammar for `database` (None for greedy), built once per database: it depends on the schema alone."""
+        from harness.data.records import Example
+        from harness.evaluate.pair import decoding_grammars
+
+        if database not in self._grammars:
+            check_decoding(self.decoding, database)
+            schema_row = Example(id="ask", prompt="", answer="", meta=database.meta() if database else {})
+            self._grammars[database] = decoding_grammars(self.decoding, [schema_row])
+        return self._grammars[database]
+
+    def _reply(self, loaded: _LoadedModel, prompt: str, database: Database | None) -> Reply:
         from harness.data.prompts import render_prompt
         from harness.evaluate.generation import generate
         from harness.evaluate.sql.extract import extract_sql
@@ -223,11 +234,11 @@ class Asker:
         started = time.perf_counter()
         model_input = render_prompt(loaded.tokenizer, self.prompt_spec, prompt)
         (text,) = generate(loaded.model, loaded.tokenizer, [model_input], max_new_tokens=self.max_new_tokens, batch_size=1,
-                           label=loaded.label, grammars=self.grammars, is_final=self.is_final).outputs
-        sql = extract_sql(text) if self.database else None
+                           label=loaded.label, grammars=self.grammars(database), is_final=self.is_final).outputs
+        sql = extract_sql(text) if database else None
         result = None
-        if sql and self.execute and self.database and self.database.path:
-            result = execute(self.database.path, sql)
+        if sql and self.execute and database and database.path:
+            result = execute(database.path, sql)
         return Reply(text=text, sql=sql, result=result, seconds=time.perf_counter() - started)
 
 

@@ -163,14 +163,15 @@ def _ask(args) -> int:
     if args.db and args.schema:
         raise UserError("--db and --schema: give one (a SQLite file to run the SQL on, or CREATE TABLE text without rows)")
     database = ask.open_database(args.db) if args.db else ask.read_schema(Path(args.schema)) if args.schema else None
-    asker = ask.Asker(run_dir, database, base=args.base, decoding=args.decoding, execute=not args.no_execute)
+    ask.check_decoding(args.decoding, database)  # before the model loads
+    asker = ask.Asker(run_dir, base=args.base, decoding=args.decoding, execute=not args.no_execute)
     print(f"model loaded in {asker.load_seconds:.1f} s", file=sys.stderr)
     console = Console(highlight=False)
     echo = args.question is None and not sys.stdin.isatty()  # piped questions: say which answer is which
     previous = progress.install(progress.Listener())
     try:
         for question in [args.question] if args.question is not None else ask.questions():
-            answer = asker.ask(question)
+            answer = asker.ask(question, database)
             if args.json:
                 print(answer.to_json(), flush=True)
                 continue

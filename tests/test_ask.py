@@ -59,14 +59,14 @@ def recorded(tiny_run: Path) -> list[Recorded]:
 
 @pytest.fixture(scope="module")
 def asker_for(tiny_run: Path):
-    """One Asker per (database, decoding), base model included, loaded once for the module."""
-    return cache(lambda db_path, decoding: ask.Asker(tiny_run, ask.Database(path=db_path), base=True, decoding=decoding))
+    """One Asker per decoding, base model included, loaded once for the module."""
+    return cache(lambda decoding: ask.Asker(tiny_run, base=True, decoding=decoding))
 
 
 @pytest.mark.train
 def test_the_prompt_is_the_one_the_run_evaluated(recorded, asker_for):
     for example in recorded:
-        assert asker_for(example.db_path, "greedy").prompt(example.question) == example.greedy.prompt
+        assert asker_for("greedy").prompt(example.question, ask.Database(path=example.db_path)) == example.greedy.prompt
 
 
 @pytest.mark.train
@@ -74,7 +74,7 @@ def test_answers_are_the_ones_the_run_recorded(recorded, asker_for):
     """Same prompt, merged weights, dtype, token limit and stop rule: greedy repeats evaluation's answers."""
     assert any(ex.greedy.base != ex.greedy.tuned for ex in recorded)  # the adapter changed something to repeat
     for example in recorded:
-        answer = asker_for(example.db_path, "greedy").ask(example.question)
+        answer = asker_for("greedy").ask(example.question, ask.Database(path=example.db_path))
         assert (answer.tuned.text, answer.base.text) == (example.greedy.tuned, example.greedy.base)
 
 
@@ -82,8 +82,10 @@ def test_answers_are_the_ones_the_run_recorded(recorded, asker_for):
 def test_constrained_answers_are_the_ones_the_run_recorded(recorded, asker_for):
     assert any(ex.constrained.tuned != ex.greedy.tuned for ex in recorded)  # the grammar changed something
     for example in recorded:
-        answer = asker_for(example.db_path, "constrained").ask(example.question)
+        answer = asker_for("constrained").ask(example.question, ask.Database(path=example.db_path))
         assert (answer.tuned.text, answer.base.text) == (example.constrained.tuned, example.constrained.base)
+    with pytest.raises(UserError, match="--decoding constrained holds the SQL to a schema's tables and columns"):
+        asker_for("constrained").ask(recorded[0].question)  # no database: nothing to hold the SQL to
 
 
 def _sha256(path: Path) -> str:
