@@ -8,6 +8,7 @@ keys. Bump SCHEMA_VERSION when a change would make older files load wrongly.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -222,6 +223,13 @@ class QueryTiming(_Record):
     tpot_s: float | None
     total_s: float
     output_tokens: int
+
+
+def mean_present(values: Sequence[float | None]) -> float | None:
+    """The mean of the values that are there (None: not measured for that example): per-example
+    scores and per-query timings are averaged this way wherever a record or report needs it."""
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
 
 
 class Distribution(_Record):

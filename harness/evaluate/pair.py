@@ -30,7 +30,7 @@ from harness.evaluate.generation import (
 from harness.evaluate.metric import Metric, judged_by
 from harness.evaluate.sql import SqlMetric
 from harness.evaluate.sql.grammar import SqlSchemaConstraint
-from harness.evaluate.stats import CONFIDENCE, bootstrap, comparison, distribution, holm, mean_present, perplexity
+from harness.evaluate.stats import CONFIDENCE, bootstrap, comparison, distribution, holm, perplexity
 from harness.hardware import evaluation_dtype, this_machine
 from harness.models import cache_root
 from harness.results import (
@@ -44,6 +44,7 @@ from harness.results import (
     QueryTiming,
     Throughput,
     Verdict,
+    mean_present,
 )
 from harness.scoring import score_answers
 from harness.spec import EvaluationSpec, PromptSpec

@@ -32,12 +32,6 @@ def vectorized(statistic: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.nd
 
 
 @vectorized
-def mean_present(values: Sequence[float | None]) -> float | None:
-    """The mean of the values that are there (None: not measured for that example)."""
-    present = [v for v in values if v is not None]
-    return sum(present) / len(present) if present else None
-
-
 def mean(values: np.ndarray) -> np.ndarray:
     """Mean over examples (the default: accuracy-style 0/1 scores, token counts, latencies)."""
     return values.mean(axis=-1)

@@ -13,7 +13,6 @@ from typing import Any
 import yaml
 
 from harness import metrics as registry
-from harness.evaluate.stats import mean_present
 from harness.report import formatting as fmt
 from harness.report.masking import mask_secrets
 from harness.results import (
@@ -29,6 +28,7 @@ from harness.results import (
     Trial,
     Verdict,
     judged_by_sentence,
+    mean_present,
 )
 
 SCHEMA_VERSION = 2
