@@ -26,7 +26,8 @@ def main() -> None:
     common.quiet_libraries()
     import torch
 
-    from harness.evaluate.pair import build_metrics, run_model
+    from harness.evaluate.model_run import run_model
+    from harness.evaluate.scorers import build_metrics
     from harness.spec import EvaluationSpec
 
     torch.set_num_threads(args.threads)

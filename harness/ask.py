@@ -175,7 +175,7 @@ class Asker:
     def __init__(self, run_dir: Path, *, base: bool = False, decoding: Decoding = "greedy", execute: bool = True):
         from harness import results
         from harness.evaluate.generation import load_model
-        from harness.evaluate.pair import build_metrics, stop_rule
+        from harness.evaluate.scorers import build_metrics, stop_rule
         from harness.hardware import check_dtype, evaluation_dtype, this_machine
         from harness.models import resolve_model
         from harness.spec import load_spec
@@ -218,7 +218,7 @@ class Asker:
     def grammars(self, database: Database | None) -> list[str] | None:
         """The decoding's grammar for `database` (None for greedy), built once per database: it depends on the schema alone."""
         from harness.data.records import Example
-        from harness.evaluate.pair import decoding_grammars
+        from harness.evaluate.decoding import decoding_grammars
 
         if database not in self._grammars:
             check_decoding(self.decoding, database)

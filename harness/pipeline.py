@@ -17,7 +17,9 @@ from harness import card, progress, results, runs
 from harness.data import Example, load_benchmarks, load_splits
 from harness.errors import UserError
 from harness.evaluate import answers
-from harness.evaluate.pair import build_metrics, evaluate_pair, score_adapter
+from harness.evaluate.objective import score_adapter
+from harness.evaluate.pair import evaluate_pair
+from harness.evaluate.scorers import build_metrics
 from harness.models import describe_model, resolve_model
 from harness.preflight import Checked, preflight
 from harness.report import write_reports

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.data import DataInfo, Example, Splits, load_benchmarks, load_splits
-from harness.evaluate.pair import check_decodings
+from harness.evaluate.decoding import check_decodings
 from harness.hardware import check_dtype, check_training, this_machine
 from harness.models import check_model_source
 from harness.search import check_storage

@@ -40,7 +40,7 @@ def _answers(model_dir: Path, run_dir: Path, dtype: str) -> list[str]:
 
     from harness.data.prompts import render_prompt
     from harness.evaluate.generation import generate
-    from harness.evaluate.pair import build_metrics, stop_rule
+    from harness.evaluate.scorers import build_metrics, stop_rule
 
     spec = load_spec(runs.spec_path(run_dir))
     evaluation = results.load(run_dir).evaluation

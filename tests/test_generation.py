@@ -220,7 +220,8 @@ def test_stopping_at_the_final_answer_keeps_every_score_on_smollm2():
     """On the embedded model's real answers (SQL, prose, fences), stopping once the SQL is final
     changes no score of any example and writes fewer tokens."""
     from harness.data import load_splits
-    from harness.evaluate.pair import build_metrics, run_model
+    from harness.evaluate.model_run import run_model
+    from harness.evaluate.scorers import build_metrics
     from harness.spec import parse_spec
 
     spec = parse_spec({"project": "stop", "data": {"source": "builtin:sql", "subset": 200, "split": {"valid": 4, "test": 8}},

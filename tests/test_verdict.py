@@ -10,7 +10,8 @@ import pytest
 
 from harness import metrics as registry
 from harness.data.records import Example
-from harness.evaluate.pair import ModelRun, compare_runs
+from harness.evaluate.model_run import ModelRun
+from harness.evaluate.record import compare_runs
 from harness.report import content
 from harness.results import RunResults
 from harness.spec import EvaluationSpec

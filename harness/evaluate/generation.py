@@ -25,10 +25,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 from harness import progress
+from harness.evaluate.metric import AnswerIsFinal
 from harness.results import QueryTiming
 
-# An answer's text -> whether generation may stop there (the metrics' `answer_is_final`).
-AnswerIsFinal = Callable[[str], bool]
 # A warm-up query's length: the prompt pass and a few decode steps meet every kernel a timed query
 # uses (a batch-1 step has one shape whatever the answer's length), so no warm-up runs a whole answer.
 WARM_UP_TOKENS = 8
@@ -72,7 +71,7 @@ def generate(model, tokenizer, inputs: list[str], *, max_new_tokens: int, batch_
              grammars: list[str] | None = None, is_final: AnswerIsFinal | None = None) -> Generations:
     """Batched greedy decoding, at most `batch_size` answers at a time, results in input order.
     Prompts are taken shortest first (less padding). `label` names the progress shown while it
-    runs. With `grammars` (one per input, from `compile_grammars`), each answer is held to its own
+    runs. With `grammars` (one per input, from `decoding.compile_grammars`), each answer is held to its own
     grammar; with `is_final`, an answer stops as soon as its text is final (no continuation could
     change its scores)."""
     prompts = tokenizer(inputs, add_special_tokens=False)["input_ids"]
@@ -301,11 +300,6 @@ def _now(model) -> float:
         torch.cuda.synchronize()
     return time.perf_counter()
 
-
-
-def compile_grammars(lark: list[str]) -> list[str]:
-    """Lark grammars in llguidance's form, once per example rather than once per batch."""
-    return [llguidance.grammar_from("lark", text) for text in lark]
 
 
 class GrammarMask:

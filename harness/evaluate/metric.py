@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from enum import StrEnum
 
 from harness.data.records import Example
+
+# An answer's text -> whether generation may stop there (the metrics' `answer_is_final`).
+AnswerIsFinal = Callable[[str], bool]
 
 
 class Metric(abc.ABC):
