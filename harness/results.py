@@ -68,7 +68,7 @@ class TrainerLog(BaseModel):
 
 
 class Training(_Record):
-    """The final model's training (harness.train.TrainResult as stored)."""
+    """One training run, final or a trial's: what `harness.train.train` returns and results.json stores."""
 
     adapter_dir: Path
     steps: int

@@ -32,7 +32,6 @@ from harness.data import Splits
 from harness.errors import UserError
 from harness.results import Evaluation, OptimismGap, ParamAtEdge, Search, StoredTrialState, Training, Trial
 from harness.spec import CategoricalParam, FloatParam, IntParam, SearchParam, SearchSpec, Spec, TrainSpec
-from harness.train import TrainResult, train
 from harness.trial_notes import TrialNotes
 
 log = logging.getLogger("harness")
@@ -325,10 +324,9 @@ def optimism_gap(study: Search, training: Training, evaluation: Evaluation) -> O
     )
 
 
-def load_trial_training(result: SearchResult) -> TrainResult:
-    """The TrainResult a reused best trial saved next to its adapter."""
-    stored = Training.model_validate_json((result.reused_adapter.parent / "train_result.json").read_text())
-    return TrainResult(**{name: getattr(stored, name) for name in Training.model_fields})
+def load_trial_training(result: SearchResult) -> Training:
+    """The training record a reused best trial saved next to its adapter."""
+    return Training.model_validate_json((result.reused_adapter.parent / "train_result.json").read_text())
 
 
 def apply_params(base: TrainSpec, params: dict[str, Any]) -> TrainSpec:
@@ -349,6 +347,8 @@ class _Objective:
         self.fatal: UserError | None = None
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
+        from harness.train import train  # the training stack loads when a trial runs, not to check a spec
+
         s = self.spec.search
         _note(trial, TrialNotes(worker=f"{socket.gethostname()}:{os.getpid()}"))
         params = {name: _suggest(trial, name, p) for name, p in s.space.items()}
@@ -379,7 +379,7 @@ class _Objective:
         if result.stopped_early:
             shutil.rmtree(out_dir, ignore_errors=True)
             raise optuna.TrialPruned(f"pruned at step {result.steps}")
-        (out_dir / "train_result.json").write_text(Training.model_validate(result, from_attributes=True).model_dump_json())
+        (out_dir / "train_result.json").write_text(result.model_dump_json())
         _note(trial, TrialNotes(adapter_dir=str(result.adapter_dir.resolve())))
         try:
             values = self._objective_values(result)
@@ -393,7 +393,7 @@ class _Objective:
                 raise FloatingPointError(f"objective {name} is {value}")
         return values[0] if len(values) == 1 else tuple(values)
 
-    def _objective_values(self, result: TrainResult) -> list[float]:
+    def _objective_values(self, result: Training) -> list[float]:
         scores: dict[str, float] | None = None
         values = []
         for name in self.spec.search.objectives:

@@ -21,7 +21,7 @@ import math
 import time
 import types
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 
 from packaging.version import Version
@@ -32,7 +32,7 @@ from harness.data import Splits
 from harness.data.prompts import render_prompt, training_text
 from harness.errors import UserError
 from harness.hardware import check_training, this_machine, training_precision
-from harness.results import LossPoint, TrainerLog
+from harness.results import LossPoint, TrainerLog, Training
 from harness.runs import ADAPTER_DIR
 from harness.scoring import mean_loss, score_answers
 from harness.spec import PromptSpec, TrainSpec
@@ -46,24 +46,6 @@ class TrainingError(RuntimeError):
     """Training itself failed (not the user's input): carries the real cause."""
 
 
-@dataclass
-class TrainResult:
-    adapter_dir: Path
-    steps: int
-    planned_steps: int  # what the schedule was set for; more than `steps` when stopped early
-    train_tokens: int
-    train_seconds: float  # optimizer steps only; validation passes are timed separately
-    validation_seconds: float
-    tokens_per_second: float
-    # seconds from train begin to the end of each optimizer step, validation passes excluded:
-    # lets benchmarks drop warm-up steps from a steady-state rate
-    step_end_seconds: list[float] = field(default_factory=list)
-    history: list[TrainerLog] = field(default_factory=list)  # trainer logs: loss, learning_rate, grad_norm
-    valid_losses: list[LossPoint] = field(default_factory=list)
-    stopped_early: bool = False
-    autotrain_params: dict = field(default_factory=dict)
-
-
 def train(
     model_dir: Path,
     splits: Splits,
@@ -71,7 +53,7 @@ def train(
     prompt: PromptSpec,
     out_dir: Path,
     on_validation: ValidationHook | None = None,
-) -> TrainResult:
+) -> Training:
     """LoRA-tune `model_dir` on `splits.train`; the PEFT adapter lands in `out_dir/adapter`."""
     machine = this_machine()
     check_training(spec, machine)
@@ -111,7 +93,7 @@ def train(
     if not (adapter / "adapter_model.safetensors").is_file():
         raise TrainingError(f"AutoTrain finished without writing an adapter to {adapter}")
     train_tokens = recorder.tokens_seen  # counted by the Trainer from the batches it really fed
-    return TrainResult(
+    return Training(
         adapter_dir=adapter,
         steps=recorder.steps,
         planned_steps=recorder.planned_steps,
