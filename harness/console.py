@@ -9,11 +9,15 @@ control codes, throttled so a long training writes a line a minute, not one per 
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import TextIO
 
 from harness import progress
@@ -35,6 +39,7 @@ def attached(verbose: bool) -> Iterator[None]:
     finally:
         progress.install(previous)
         logging.getLogger().removeHandler(handler)
+        _forget_pending_imports()
 
 
 def _route_logging(verbose: bool, listener: LineConsole | RichConsole) -> logging.Handler:
@@ -45,20 +50,60 @@ def _route_logging(verbose: bool, listener: LineConsole | RichConsole) -> loggin
     handler = listener.log_handler()
     if not verbose:
         handler.addFilter(lambda record: record.name.startswith("harness") and record.levelno >= logging.WARNING)
-    root.addHandler(handler)  # before the imports below: they log too
+    root.addHandler(handler)  # before the libraries are imported: they log too
     logging.captureWarnings(True)  # library warnings too
-    import datasets
-    import transformers
 
-    transformers.utils.logging.disable_default_handler()
-    transformers.utils.logging.enable_propagation()
-    library_root = logging.getLogger("datasets")  # datasets >= 4 gives it a stderr handler of its own
-    for own in list(library_root.handlers):
-        library_root.removeHandler(own)
-    if not verbose:
-        datasets.disable_progress_bars()
-        transformers.utils.logging.disable_progress_bar()  # transformers >= 5 shows one per weight load
+    def quiet_datasets(datasets) -> None:
+        library_root = logging.getLogger("datasets")  # datasets >= 4 gives it a stderr handler of its own
+        for own in list(library_root.handlers):
+            library_root.removeHandler(own)
+        if not verbose:
+            datasets.disable_progress_bars()
+
+    def quiet_transformers(transformers) -> None:
+        transformers.utils.logging.disable_default_handler()
+        transformers.utils.logging.enable_propagation()
+        if not verbose:
+            transformers.utils.logging.disable_progress_bar()  # transformers >= 5 shows one per weight load
+
+    _when_imported("datasets", quiet_datasets)
+    _when_imported("transformers", quiet_transformers)
     return handler
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Runs `configure(module)` right after the module `name` is first imported, so a command
+    that never loads a library (validate on a built-in set) does not import it to configure it."""
+
+    def __init__(self, name: str, configure: Callable[[ModuleType], None]) -> None:
+        self.name, self.configure = name, configure
+
+    def find_spec(self, fullname: str, path=None, target=None) -> importlib.machinery.ModuleSpec | None:
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)  # the finders behind this one
+        if spec is None or spec.loader is None:
+            return spec
+        load, configure = spec.loader.exec_module, self.configure
+
+        def exec_module(module: ModuleType) -> None:
+            load(module)
+            configure(module)
+
+        spec.loader.exec_module = exec_module  # this spec's own loader object
+        return spec
+
+
+def _when_imported(name: str, configure: Callable[[ModuleType], None]) -> None:
+    if name in sys.modules:
+        configure(sys.modules[name])
+    else:
+        sys.meta_path.insert(0, _AfterImport(name, configure))
+
+
+def _forget_pending_imports() -> None:
+    sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, _AfterImport)]
 
 
 def _duration(seconds: float) -> str:

@@ -38,13 +38,19 @@ def cpu_flags(cpuinfo: str) -> frozenset[str]:
     return frozenset()
 
 
-def this_machine() -> Machine:
-    import torch
+# torch reaches a GPU through its driver: NVIDIA's (CUDA) or ROCm's kernel device (HIP)
+_GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidia0", "/dev/kfd")
 
+
+def this_machine() -> Machine:
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:  # not Linux: no flags known, so bf16 counts as not native
         info = ""
+    if not any(Path(p).exists() for p in _GPU_DRIVER_FILES):  # no driver, no GPU: spare the torch import
+        return Machine(cuda=False, cuda_bf16=False, cpu_flags=cpu_flags(info))
+    import torch
+
     cuda = torch.cuda.is_available()
     return Machine(cuda=cuda, cuda_bf16=cuda and torch.cuda.is_bf16_supported(), cpu_flags=cpu_flags(info))
 

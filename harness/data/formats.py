@@ -98,6 +98,7 @@ class _Databases:
         self.folder = (rows_dir / Path(spec.db_folder).expanduser()) if spec.db_folder else None
         self.rows_dir = rows_dir
         self.checked: dict[Path, bool] = {}
+        self.resolved: dict[Path, str] = {}  # rows of one database name it thousands of times
 
     def locate(self, row: dict[str, Any], place: str) -> dict[str, Any]:
         if self.folder is not None:
@@ -109,14 +110,19 @@ class _Databases:
             if found is None:
                 raise UserError(f"{place}: no SQLite file for db_id '{db_id}' in {self.where}.db_folder "
                                 f"{self.folder} (looked for {candidates[0]} and {candidates[1]})")
-            return {**row, "db_path": str(found.resolve())}
+            return {**row, "db_path": self._resolve(found)}
         if row.get("db_path"):
             path = Path(str(row["db_path"])).expanduser()
             path = path if path.is_absolute() else self.rows_dir / path
             if not self._exists(path):
                 raise UserError(f"{place}: database file {path} not found (db_path is taken relative to the file)")
-            return {**row, "db_path": str(path.resolve())}
+            return {**row, "db_path": self._resolve(path)}
         return row
+
+    def _resolve(self, path: Path) -> str:
+        if path not in self.resolved:
+            self.resolved[path] = str(path.resolve())
+        return self.resolved[path]
 
     def _exists(self, path: Path) -> bool:
         if path not in self.checked:

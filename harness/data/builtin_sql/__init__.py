@@ -86,6 +86,7 @@ def load(seed: int = 0, cache_dir: Path | None = None) -> list[dict[str, Any]]:
             shutil.rmtree(tmp, ignore_errors=True)
     with open(final / PAIRS_FILE, encoding="utf-8") as f:
         pairs = [json.loads(line) for line in f]
+    folder = final.resolve()
     for pair in pairs:
-        pair["db_path"] = str((final / pair["db_path"]).resolve())
+        pair["db_path"] = str(folder / pair["db_path"])
     return pairs
