@@ -18,6 +18,12 @@ from harness import metrics as registry
 _T = TypeVar("_T")
 
 
+def _no_repeats(values: list[str], what: str) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError(f"{what} must not repeat")
+    return values
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -260,9 +266,7 @@ class EvaluationSpec(_Section):
     @field_validator("decoding")
     @classmethod
     def _modes_once(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError("decoding modes must not repeat")
-        return v
+        return _no_repeats(v, "decoding modes")
 
     @model_validator(mode="after")
     def _constraint_has_a_grammar(self):
@@ -281,9 +285,7 @@ class EvaluationSpec(_Section):
     @field_validator("metrics")
     @classmethod
     def _no_duplicates(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError("metrics must not repeat")
-        return v
+        return _no_repeats(v, "metrics")
 
 
 
