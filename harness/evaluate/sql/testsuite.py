@@ -54,6 +54,7 @@ from harness.evaluate.sql.schema import (
     neighbour_values,
     quote_identifier,
 )
+from harness.runs import write_atomic
 
 VERSION = 1  # bump when generation or distillation changes: cached suites of another version are rebuilt
 MAX_CANDIDATES = 256
@@ -134,12 +135,8 @@ class SuiteCache:
         return None
 
     def save(self, schema: str, gold: str, seed: int, suite: Suite) -> None:
-        path = self.path(schema, gold, seed)
         with contextlib.suppress(OSError):  # a read-only cache only costs a rebuild next time
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{random.getrandbits(32):08x}.tmp")
-            tmp.write_text(suite.to_json(), encoding="utf-8")
-            tmp.replace(path)
+            write_atomic(self.path(schema, gold, seed), suite.to_json().encode())
 
 
 def informative(result: QueryResult) -> bool:
