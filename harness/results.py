@@ -271,8 +271,12 @@ def judged_by_sentence(counts: dict[ExecutionBasis, int]) -> str:
     return "; ".join(f"{basis.value}: {counts[basis]}" for basis in ExecutionBasis if counts.get(basis))
 
 
+# The decoding modes `evaluation.decoding` names (greedy; constrained: greedy held to a grammar per example)
+DecodingMode = Literal["greedy", "constrained"]
+
+
 class Decoding(_Record):
-    strategy: Literal["greedy", "constrained"] = "greedy"  # constrained: greedy held to a per-example grammar
+    strategy: DecodingMode = "greedy"
     max_new_tokens: int
     batch_size: int
     # answers stopped once their scores could no longer change (`evaluation.stop_at_final_answer`)

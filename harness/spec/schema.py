@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from harness import metrics as registry
+from harness.results import DecodingMode
 
 _T = TypeVar("_T")
 
@@ -253,7 +254,7 @@ class EvaluationSpec(_Section):
     benchmarks: list[BenchmarkSpec] = Field(default_factory=list)
     # Each mode evaluates base and tuned alike; the first carries the headline and the verdict.
     # `constrained`: greedy held to one SELECT over the example's own schema (needs `sql`).
-    decoding: list[Literal["greedy", "constrained"]] = Field(default_factory=lambda: ["greedy"], min_length=1)
+    decoding: list[DecodingMode] = Field(default_factory=lambda: ["greedy"], min_length=1)
     # Stop an answer once no further text can change its scores (SQL: its first statement has ended),
     # base and tuned alike: the same scores at a fraction of the tokens. Off: every answer runs to
     # its stop token or max_new_tokens, e.g. to read what a model writes after its SQL.
