@@ -120,3 +120,16 @@ def test_schema_cannot_reach_outside_its_database(tmp_path: Path) -> None:
     assert not outside.exists()
     with pytest.raises((SchemaError, sqlite3.Error)):
         testsuite.distil("CREATE TABLE t (a INT); PRAGMA writable_schema = ON", "SELECT a FROM t")
+
+
+def test_without_mutants_to_distil_against_the_generated_rows_still_catch_near_misses(monkeypatch) -> None:
+    """Out-of-sample: with no mutant to steer the distillation, rows that meet every condition of the
+    gold but one (a value beside each constant in turn) still tell near-miss answers from the gold."""
+    monkeypatch.setattr(testsuite, "mutants", lambda tree, tables=(): [])
+    schema = "CREATE TABLE courses (id INTEGER PRIMARY KEY, title TEXT, level TEXT, credits INTEGER)"
+    gold = "SELECT MAX(credits) FROM courses WHERE level = 'advanced'"
+    metric, example = SqlMetric(), Example("1", "q", gold, {"schema": schema})
+    assert metric.score(gold, example)["execution_suite"] == 1.0
+    for near_miss in ("SELECT MAX(credits) FROM courses WHERE level LIKE 'advanced%'",
+                      "SELECT MAX(credits) FROM courses WHERE level LIKE '%advanced'"):
+        assert metric.score(near_miss, example)["execution_suite"] == 0.0, near_miss
