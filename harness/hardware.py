@@ -7,11 +7,12 @@ fp32, so the spec refuses it up front instead of running a slow or failing job.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.spec import TrainSpec
+from harness.spec import ComputeSpec, TrainSpec
 
 # /proc/cpuinfo names of native bf16 arithmetic: x86 "flags" (AVX512-BF16, AMX-BF16), Arm "Features"
 BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
@@ -23,6 +24,7 @@ class Machine:
     cuda: bool
     cuda_bf16: bool  # the GPU computes in bf16 (compute capability >= 8)
     cpu_flags: frozenset[str]
+    gpus: int = 0  # visible CUDA devices
 
     @property
     def native_bf16(self) -> bool:
@@ -52,7 +54,8 @@ def this_machine() -> Machine:
     import torch
 
     cuda = torch.cuda.is_available()
-    return Machine(cuda=cuda, cuda_bf16=cuda and torch.cuda.is_bf16_supported(), cpu_flags=cpu_flags(info))
+    return Machine(cuda=cuda, cuda_bf16=cuda and torch.cuda.is_bf16_supported(), cpu_flags=cpu_flags(info),
+                   gpus=torch.cuda.device_count() if cuda else 0)
 
 
 def training_precision(spec: TrainSpec, machine: Machine) -> str:
@@ -74,6 +77,18 @@ def check_training(spec: TrainSpec, machine: Machine) -> None:
     if spec.quantization != "none" and not machine.cuda:
         raise UserError(f"train.quantization: {spec.quantization} (QLoRA via bitsandbytes) needs a CUDA GPU; use 'none' on CPU")
     _check_precision("train.mixed_precision", spec.mixed_precision, training_precision(spec, machine), machine)
+
+
+def check_compute(spec: ComputeSpec, machine: Machine) -> None:
+    """What this machine cannot run of the `compute` section, before anything starts."""
+    if machine.cuda and isinstance(spec.processes, int) and spec.processes > machine.gpus:
+        raise UserError(f"compute.processes: {spec.processes} processes but this machine has {machine.gpus} GPU(s); "
+                        "use at most one per GPU (or auto)")
+    if spec.strategy in ("fsdp", "deepspeed") and not machine.cuda:
+        raise UserError(f"compute.strategy: {spec.strategy} shards the model across CUDA GPUs and this machine has none; "
+                        "use ddp on CPU")
+    if spec.strategy == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
+        raise UserError("compute.strategy: deepspeed needs the package 'deepspeed'; pip install deepspeed")
 
 
 def check_dtype(dtype: str, machine: Machine) -> None:

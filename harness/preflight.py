@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.data import DataInfo, Example, Splits, load_benchmarks, load_splits
+from harness.errors import UserError
 from harness.evaluate.decoding import check_decodings
-from harness.hardware import check_dtype, check_training, this_machine
+from harness.hardware import check_compute, check_dtype, check_training, this_machine
 from harness.models import check_model_source
 from harness.search import check_storage
 from harness.spec import Spec
@@ -29,6 +30,10 @@ def preflight(spec: Spec) -> Checked:
     """Raise the first `UserError` a run of `spec` would meet before training."""
     machine = this_machine()
     check_training(spec.train, machine)
+    check_compute(spec.compute, machine)
+    if spec.compute.deepspeed_config and not spec.resolve_path(spec.compute.deepspeed_config).is_file():
+        raise UserError(f"compute.deepspeed_config: {spec.resolve_path(spec.compute.deepspeed_config)} does not exist; "
+                        "give the path of a DeepSpeed JSON config (relative to the spec) or use zero_stage")
     splits, data_info = load_splits(spec.data, spec.base_dir)
     benchmarks = load_benchmarks(spec.evaluation.benchmarks, spec.base_dir)
     for model in [model for _, model in spec.model.choices()] or [spec.model]:  # a sweep: every model

@@ -5,6 +5,7 @@ so `harness validate` and `harness run` fail fast with exit 2 and leave nothing 
 schema (`schema.py`) checks itself, also when a `Spec` is built in Python; `loading.py` reads files.
 """
 
+from harness.spec.compute import ComputeSpec
 from harness.spec.loading import load_spec, parse_spec
 from harness.spec.schema import (
     BenchmarkSpec,
@@ -29,6 +30,7 @@ from harness.spec.schema import (
 __all__ = [
     "BenchmarkSpec",
     "CategoricalParam",
+    "ComputeSpec",
     "DataSpec",
     "EvaluationSpec",
     "FloatParam",

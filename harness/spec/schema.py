@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from harness import metrics as registry
 from harness.results import DecodingMode
+from harness.spec.compute import ComputeSpec
+from harness.spec.section import Section
 
 _T = TypeVar("_T")
 
@@ -25,14 +27,11 @@ def _no_repeats(values: list[str], what: str) -> list[str]:
     return values
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
 
 # ---------------------------------------------------------------- model
 
 
-class TinyModel(_Section):
+class TinyModel(Section):
     """A randomly initialised model of a chosen architecture with the embedded tokenizer: real
     training in seconds, and a check that each architecture trains and evaluates end to end."""
 
@@ -50,7 +49,7 @@ class TinyModel(_Section):
         return self
 
 
-class ModelChoice(_Section):
+class ModelChoice(Section):
     """One base model. `source` is one of: `builtin:smollm2-135m-instruct`, `builtin:gemma3-270m`,
     `tiny`, a local checkpoint directory, a `.gguf` file, or a hub id (`org/name`: needs internet
     unless it is already in the local Hugging Face cache)."""
@@ -113,7 +112,7 @@ def _model_name(model: ModelChoice) -> str:
 # ---------------------------------------------------------------- data
 
 
-class HoldoutSpec(_Section):
+class HoldoutSpec(Section):
     """Whole values of one column (e.g. every row of some databases) kept out of train, valid, test
     and search: an evaluation-only set that measures how a gain carries over to unseen values."""
 
@@ -130,7 +129,7 @@ class HoldoutSpec(_Section):
         return self
 
 
-class SplitSpec(_Section):
+class SplitSpec(Section):
     """Held-out sizes as counts (>= 1) or fractions (< 1); train is the rest."""
 
     valid: float = Field(0.1, gt=0)
@@ -141,7 +140,7 @@ class SplitSpec(_Section):
     holdout: HoldoutSpec | None = None
 
 
-class RowFormat(_Section):
+class RowFormat(Section):
     """How rows of a file become prompt/answer pairs; shared by `data` and `evaluation.benchmarks`."""
 
     format: Literal["auto", "text", "instruction", "llama2-sql", "template", "question-sql"] = "auto"
@@ -188,7 +187,7 @@ class BenchmarkSpec(RowFormat):
     limit: int | None = Field(None, ge=1, description="use the first N rows only")
 
 
-class PromptSpec(_Section):
+class PromptSpec(Section):
     """`chat` uses the tokenizer's chat template; `plain` formats `template` with {prompt}."""
 
     style: Literal["chat", "plain"] = "chat"
@@ -206,14 +205,14 @@ class PromptSpec(_Section):
 # ---------------------------------------------------------------- training
 
 
-class LoraSpec(_Section):
+class LoraSpec(Section):
     r: int = Field(16, ge=1, le=1024)
     alpha: int = Field(32, ge=1)
     dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: str = "all-linear"
 
 
-class TrainSpec(_Section):
+class TrainSpec(Section):
     """Passed through to AutoTrain's LLM SFT trainer (see harness/train.py for the mapping)."""
 
     lr: float = Field(1e-3, gt=0, lt=1)
@@ -243,7 +242,7 @@ class TrainSpec(_Section):
 EvaluationFamily = Literal[tuple(f.value for f in registry.EVALUATION_FAMILIES)]
 
 
-class EvaluationSpec(_Section):
+class EvaluationSpec(Section):
     metrics: list[EvaluationFamily] = Field(default_factory=lambda: [f.value for f in registry.EVALUATION_FAMILIES])
     max_new_tokens: int = Field(64, ge=1, le=4096)
     batch_size: int = Field(8, ge=1, le=1024)
@@ -293,7 +292,7 @@ class EvaluationSpec(_Section):
 # ---------------------------------------------------------------- search
 
 
-class _RangeParam(_Section):
+class _RangeParam(Section):
     log: bool = False
 
     @model_validator(mode="after")
@@ -318,7 +317,7 @@ class IntParam(_RangeParam):
     step: int = Field(1, ge=1)
 
 
-class CategoricalParam(_Section):
+class CategoricalParam(Section):
     type: Literal["categorical"]
     choices: list[int | float | str | bool] = Field(min_length=1)
 
@@ -326,7 +325,7 @@ class CategoricalParam(_Section):
 SearchParam = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
 
 
-class SearchSpec(_Section):
+class SearchSpec(Section):
     enabled: bool = True
     trials: int | None = Field(6, ge=1)
     timeout_minutes: float | None = Field(None, gt=0)
@@ -369,7 +368,7 @@ class SearchSpec(_Section):
 # ---------------------------------------------------------------- the whole file
 
 
-class Spec(_Section):
+class Spec(Section):
     project: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
     model: ModelSpec = Field(default_factory=ModelSpec)
     data: DataSpec = Field(default_factory=DataSpec)
@@ -377,6 +376,7 @@ class Spec(_Section):
     train: TrainSpec = Field(default_factory=TrainSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     search: SearchSpec | None = None
+    compute: ComputeSpec = Field(default_factory=ComputeSpec)
     runs_dir: str = "runs"
 
     # Where the file lives: relative paths in the spec are resolved against it.
@@ -387,7 +387,7 @@ class Spec(_Section):
     @model_validator(mode="after")
     def _consistent(self) -> Spec:
         """Checks across sections, here so a `Spec(...)` built in Python gets them too."""
-        for check in (_check_search_space, _check_evaluation_set_names, _check_objectives, _check_sweep):
+        for check in (_check_search_space, _check_evaluation_set_names, _check_objectives, _check_sweep, _check_compute):
             message = check(self)
             if message:
                 raise PydanticCustomError("spec_check", "{message}", {"message": message})
@@ -439,6 +439,15 @@ def _entry_env_fields(env_fields: dict[str, str], index: int) -> dict[str, str]:
         elif not dotted.startswith("model.sources."):
             out[dotted] = original
     return out
+
+
+def _check_compute(spec: Spec) -> str | None:
+    """A search starts a training per trial, which other machines cannot join one by one: several
+    machines either train one model together or run search workers, not both."""
+    if spec.compute.machines > 1 and spec.search is not None and spec.search.enabled:
+        return ("compute.machines: a search trains once per trial and other machines cannot join each training; "
+                "set compute.machines: 1 and add machines with `harness worker` (search), or disable the search")
+    return None
 
 
 def _check_sweep(spec: Spec) -> str | None:
