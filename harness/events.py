@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -55,6 +55,7 @@ class Validated(_Event):
     step: int
     loss: float
     seconds: float  # time this validation took
+    final: bool = False  # after the last step: a result, no longer a reason to stop
 
 
 class TrainingEnded(_Event):
@@ -79,6 +80,23 @@ def to_json(event: _Event) -> str:
 
 def from_json(line: str | bytes) -> _Event:
     return _EVENT.validate_json(line)
+
+
+class EventSink(Protocol):
+    """What a training emits into: an `EventChannel` in-process, a launcher's relay in a worker."""
+
+    stop_reason: str | None
+
+    def emit(self, event: _Event) -> None: ...
+
+
+class Silent:
+    """The sink of a worker rank that does not report (all but rank 0): it learns of stops from rank 0."""
+
+    stop_reason: str | None = None
+
+    def emit(self, event: _Event) -> None:
+        pass
 
 
 class EventChannel:

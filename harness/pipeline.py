@@ -66,7 +66,7 @@ def run(spec: Spec, runs_dir: Path | None = None, checked: Checked | None = None
                 trained.adapter_dir = Path(shutil.copytree(trained.adapter_dir, run_dir / runs.ADAPTER_DIR))
         if trained is None:
             with _timed(timings, "train"):
-                trained = train(model_dir, splits, train_spec, spec.prompt, run_dir)
+                trained = train(model_dir, splits, train_spec, spec.prompt, run_dir, compute=spec.compute)
         log.info("trained %d steps, %.0f train tokens/s", trained.steps, trained.tokens_per_second)
         with _timed(timings, "evaluate"):
             evaluation = evaluate_pair(model_dir, trained.adapter_dir, splits.test, spec.prompt, spec.evaluation, spec.model.dtype)

@@ -30,6 +30,7 @@ from optuna.trial import TrialState
 from harness import progress, runs
 from harness.data import Splits
 from harness.errors import UserError
+from harness.events import EventChannel, Validated
 from harness.results import Evaluation, OptimismGap, ParamAtEdge, Search, StoredTrialState, Training, Trial
 from harness.spec import CategoricalParam, FloatParam, IntParam, SearchParam, SearchSpec, Spec, TrainSpec
 from harness.trial_notes import TrialNotes
@@ -357,14 +358,11 @@ class _Objective:
         shutil.rmtree(out_dir, ignore_errors=True)  # a retried trial number never reuses stale files
         multi = s.second_objective is not None
 
-        def report(step: int, loss: float) -> bool:
-            if multi:  # trial.report is for single-objective studies only
-                return False
-            trial.report(loss, step)
-            return trial.should_prune()
-
+        events = EventChannel()
+        if not multi:  # trial.report is for single-objective studies only
+            events.subscribe(_Pruning(trial, events))
         try:
-            result = train(self.model_dir, self.splits, train_spec, self.spec.prompt, out_dir, on_validation=report)
+            result = train(self.model_dir, self.splits, train_spec, self.spec.prompt, out_dir, events, self.spec.compute)
         except Exception as exc:
             _note(trial, TrialNotes(fail_reason=f"{type(exc).__name__}: {str(exc)[:300]}"))
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -409,6 +407,20 @@ class _Objective:
                 raise ObjectiveUnavailable(f"objective '{name}' could not be computed for this trial (measured: {measured})")
             values.append(value)
         return values
+
+
+class _Pruning:
+    """Subscriber: each validation loss is the trial's intermediate value; when the pruner says so,
+    the training is asked to stop (the final validation is a result, not a rung)."""
+
+    def __init__(self, trial: optuna.Trial, events: EventChannel):
+        self.trial, self.events = trial, events
+
+    def __call__(self, event) -> None:
+        if isinstance(event, Validated) and not event.final:
+            self.trial.report(event.loss, event.step)
+            if self.trial.should_prune():
+                self.events.request_stop(f"pruned at step {event.step}")
 
 
 class ObjectiveUnavailable(Exception):

@@ -18,32 +18,58 @@ import io
 import json
 import logging
 import math
+import os
+import sys
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
 from packaging.version import Version
+from pydantic import BaseModel, ConfigDict
 from transformers import AutoTokenizer, TrainerCallback, set_seed
 
-from harness import progress
+from harness import launch, progress
 from harness.data import Splits
 from harness.data.prompts import render_prompt, training_text
 from harness.errors import UserError
-from harness.hardware import check_training, this_machine, training_precision
+from harness.events import (
+    EventChannel,
+    EventSink,
+    Logged,
+    Silent,
+    StepEnded,
+    TrainingEnded,
+    TrainingEvent,
+    TrainingStarted,
+    Validated,
+)
+from harness.hardware import Machine, check_compute, check_training, this_machine, training_precision
 from harness.results import LossPoint, TrainerLog, Training
 from harness.runs import ADAPTER_DIR
 from harness.scoring import mean_loss, score_answers
-from harness.spec import PromptSpec, TrainSpec
+from harness.spec import ComputeSpec, PromptSpec, TrainSpec
 
 _AUTOTRAIN_LOG = logging.getLogger("autotrain")  # AutoTrain's loguru records and prints, re-logged
-# (optimizer step, validation loss) -> True to stop training now (e.g. an Optuna prune).
-ValidationHook = Callable[[int, float], bool]
+JOB_FILE = "job.json"  # in the training's out_dir: what a launched worker trains
 
 
 class TrainingError(RuntimeError):
     """Training itself failed (not the user's input): carries the real cause."""
+
+
+class TrainJob(BaseModel):
+    """Everything one training process needs: in-process training and every launched worker run
+    the same job, so they train the same thing."""
+
+    model_config = ConfigDict(extra="forbid")
+    model_dir: Path
+    out_dir: Path  # holds data/train.jsonl; the adapter lands in out_dir/adapter
+    spec: TrainSpec
+    precision: str  # the mixed precision really used (`auto` resolved on this machine)
+    validation_inputs: list[str]  # rendered prompts of the held-out examples scored during training
+    validation_answers: list[str]
 
 
 def train(
@@ -52,11 +78,46 @@ def train(
     spec: TrainSpec,
     prompt: PromptSpec,
     out_dir: Path,
-    on_validation: ValidationHook | None = None,
+    events: EventChannel | None = None,
+    compute: ComputeSpec | None = None,
 ) -> Training:
-    """LoRA-tune `model_dir` on `splits.train`; the PEFT adapter lands in `out_dir/adapter`."""
+    """LoRA-tune `model_dir` on `splits.train`; the PEFT adapter lands in `out_dir/adapter`.
+
+    The training reports through `events` (subscribe before calling; a subscriber may ask it to
+    stop). `compute` above one process or machine launches it as worker processes (harness.launch)."""
+    machine = this_machine()
+    compute = compute or ComputeSpec()
+    check_training(spec, machine)
+    check_compute(compute, machine)
+    job = _prepare(model_dir, splits, spec, prompt, out_dir, machine)
+    channel = events or EventChannel()
+    record = _TrainingRecord()
+    channel.subscribe(record)
+    with progress.task("train", spec.max_steps, "steps") as task:
+        channel.subscribe(_ProgressView(task))
+        if compute.launched(machine.gpus):
+            _launch(job, compute, machine, channel)
+        else:
+            run_job(job, channel)
+    adapter = out_dir / ADAPTER_DIR
+    if not (adapter / "adapter_model.safetensors").is_file():
+        raise TrainingError(f"AutoTrain finished without writing an adapter to {adapter}")
+    if record.ended is None:
+        raise TrainingError("the training ended without reporting its end")
+    return record.training(adapter, _autotrain_params(job).model_dump(exclude={"token"}))
+
+
+def join(model_dir: Path, splits: Splits, spec: TrainSpec, prompt: PromptSpec, out_dir: Path, compute: ComputeSpec) -> None:
+    """Run this machine's processes of a training that machine 0 leads (`compute.machine_rank` > 0):
+    the same job from the same spec and data; machine 0 writes the adapter and the record."""
     machine = this_machine()
     check_training(spec, machine)
+    check_compute(compute, machine)
+    _launch(_prepare(model_dir, splits, spec, prompt, out_dir, machine), compute, machine, None)
+
+
+def _prepare(model_dir: Path, splits: Splits, spec: TrainSpec, prompt: PromptSpec, out_dir: Path, machine: Machine) -> TrainJob:
+    """Write the training text and render the validation prompts once, for every process."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     data_dir = out_dir / "data"
@@ -64,56 +125,53 @@ def train(
     with (data_dir / "train.jsonl").open("w") as fh:
         for ex in splits.train:
             fh.write(json.dumps({"text": training_text(tokenizer, prompt, ex)}) + "\n")
-
     held_out = splits.valid[: spec.eval_examples]
-    recorder = _Recorder(
-        inputs=[render_prompt(tokenizer, prompt, ex.prompt) for ex in held_out],
-        answers=[ex.answer + tokenizer.eos_token for ex in held_out],
-        tokenizer=tokenizer,
-        eval_every=spec.eval_every,
-        on_validation=on_validation,
+    return TrainJob(
+        model_dir=model_dir,
+        out_dir=out_dir.resolve(),
+        spec=spec,
+        precision=training_precision(spec, machine),
+        validation_inputs=[render_prompt(tokenizer, prompt, ex.prompt) for ex in held_out],
+        validation_answers=[ex.answer + tokenizer.eos_token for ex in held_out],
     )
-    params = _autotrain_params(model_dir, spec, training_precision(spec, machine))
-    with contextlib.chdir(out_dir), _hooked_autotrain(recorder, spec), _bridged_stack(), \
-            progress.task("train", spec.max_steps, "steps") as task:
-        recorder.task = task
+
+
+def _launch(job: TrainJob, compute: ComputeSpec, machine: Machine, channel: EventChannel | None) -> None:
+    job_file = job.out_dir / JOB_FILE
+    job_file.write_text(job.model_dump_json())
+    cmd = launch.command(compute, machine.gpus, os.cpu_count() or 1, job_file, job.precision)
+    try:
+        launch.run(cmd, channel, cwd=job.out_dir)
+    except launch.LaunchFailed as exc:
+        raise TrainingError(f"AutoTrain SFT failed: {exc}") from None
+
+
+def run_job(job: TrainJob, events: EventSink) -> None:
+    """Train `job` in this process: the whole training, or this rank's part of a launched one."""
+    tokenizer = AutoTokenizer.from_pretrained(job.model_dir)
+    recorder = _Recorder(job, tokenizer, events)
+    params = _autotrain_params(job)
+    with contextlib.chdir(job.out_dir), _hooked_autotrain(recorder, job.spec), _bridged_stack():
         from autotrain.trainers.clm import train_clm_sft
 
         # trl packs and shuffles the data with the global RNGs before the Trainer seeds them, so
         # unseeded, the first training in a process sees its own batch order (trial 0 never repeated).
-        set_seed(spec.seed)
+        set_seed(job.spec.seed)
         try:
             train_clm_sft.train(params)
-        except (KeyboardInterrupt, UserError):
+        except (KeyboardInterrupt, UserError, TrainingError):
             raise
         except Exception as exc:
             raise TrainingError(f"AutoTrain SFT failed: {type(exc).__name__}: {exc}") from exc
 
-    adapter = out_dir / ADAPTER_DIR
-    if not (adapter / "adapter_model.safetensors").is_file():
-        raise TrainingError(f"AutoTrain finished without writing an adapter to {adapter}")
-    train_tokens = recorder.tokens_seen  # counted by the Trainer from the batches it really fed
-    return Training(
-        adapter_dir=adapter,
-        steps=recorder.steps,
-        planned_steps=recorder.planned_steps,
-        train_tokens=train_tokens,
-        train_seconds=recorder.train_seconds,
-        validation_seconds=recorder.validation_seconds,
-        tokens_per_second=train_tokens / max(recorder.train_seconds, 1e-9),
-        step_end_seconds=recorder.step_end_seconds,
-        history=recorder.history,
-        valid_losses=recorder.valid_losses,
-        stopped_early=recorder.stopped_early,
-        autotrain_params=params.model_dump(exclude={"token"}),
-    )
 
-
-def _autotrain_params(model_dir: Path, spec: TrainSpec, precision: str):
+def _autotrain_params(job: TrainJob):
     from autotrain.trainers.clm.params import LLMTrainingParams
 
+    spec, precision = job.spec, job.precision
+
     return LLMTrainingParams(
-        model=str(model_dir),
+        model=str(job.model_dir),
         project_name=ADAPTER_DIR,
         data_path="data",
         train_split="train",
@@ -296,72 +354,182 @@ class _WithoutFlashAttentionFlag:
 
 
 class _Recorder(TrainerCallback):
-    """Trainer callback: keeps the loss history, times steps, and computes validation loss on our
-    held-out split every `eval_every` steps (and at the end), feeding `on_validation`."""
+    """Trainer callback: turns the trainer's progress into events, computes validation loss on the
+    held-out examples every `eval_every` steps (and at the end), and stops every rank alike once
+    rank 0's sink carries a stop request. Under several processes each rank scores its share of
+    the held-out examples and the sums are reduced, so every rank runs the same forward passes."""
 
-    def __init__(self, inputs, answers, tokenizer, eval_every, on_validation):
-        self.inputs, self.answers, self.tokenizer = inputs, answers, tokenizer
-        self.eval_every, self.on_validation = eval_every, on_validation
-        self.history: list[TrainerLog] = []
-        self.step_end_seconds: list[float] = []
-        self.valid_losses: list[LossPoint] = []
-        self.steps = self.planned_steps = self.tokens_seen = 0
-        self.stopped_early = False
+    def __init__(self, job: TrainJob, tokenizer, events: EventSink):
+        self.inputs, self.answers, self.tokenizer = job.validation_inputs, job.validation_answers, tokenizer
+        self.eval_every, self.events = job.spec.eval_every, events
+        self.last_validated: int | None = None
+        self.stop_reason: str | None = None
         self.train_seconds = self.validation_seconds = 0.0
         self._started = 0.0
-        self.task: progress.Task | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._started = time.perf_counter()
-        self.planned_steps = state.max_steps
+        self.events.emit(TrainingStarted(planned_steps=state.max_steps, processes=_world()[1]))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs:
-            self.history.append(TrainerLog(step=state.global_step, **{k: v for k, v in logs.items() if k not in ("total_flos", "step")}))
-        if logs and "loss" in logs:
-            self._show(state)
+        numbers = {k: float(v) for k, v in (logs or {}).items() if k not in ("total_flos", "step") and isinstance(v, int | float)}
+        if numbers:
+            self.events.emit(Logged(step=state.global_step, values=numbers))
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
-        self.steps = state.global_step
-        self.step_end_seconds.append(time.perf_counter() - self._started - self.validation_seconds)
-        self._show(state)
+        seconds = time.perf_counter() - self._started - self.validation_seconds
+        self.events.emit(StepEnded(step=state.global_step, planned_steps=state.max_steps,
+                                   tokens_seen=state.num_input_tokens_seen, seconds=seconds))
         last = state.global_step >= state.max_steps
-        # at the last step the budget is spent: report the value, never stop "early"
-        due = state.global_step % self.eval_every == 0 or last
-        if due and self._validate(state.global_step, model, final=last):
+        if state.global_step % self.eval_every == 0 or last:
+            self._validate(state.global_step, model, final=last)
+        # at the last step the budget is spent: the value is reported, training never stops "early"
+        if not last and self._agreed_stop():
             control.should_training_stop = True
         return control
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
-        self.steps = state.global_step
-        self.tokens_seen = state.num_input_tokens_seen
         self.train_seconds = time.perf_counter() - self._started - self.validation_seconds
-        if not self.valid_losses or self.valid_losses[-1].step != state.global_step:
+        if self.last_validated != state.global_step:
             self._validate(state.global_step, model, final=True)
+        self.events.emit(TrainingEnded(
+            steps=state.global_step,
+            planned_steps=state.max_steps,
+            tokens_seen=state.num_input_tokens_seen,  # the Trainer gathers it over all ranks
+            train_seconds=self.train_seconds,
+            validation_seconds=self.validation_seconds,
+            stopped_early=self.stop_reason is not None,
+            stop_reason=self.stop_reason,
+        ))
 
-    def _show(self, state) -> None:
-        if self.task is None:
-            return
-        self.task.total = state.max_steps
-        losses = [h.loss for h in self.history if h.loss is not None]
-        figures = {"loss": f"{losses[-1]:.4g}"} if losses else {}
-        if self.step_end_seconds:
-            figures["tokens/s"] = f"{state.num_input_tokens_seen / max(self.step_end_seconds[-1], 1e-9):.0f}"
-        if self.valid_losses:
-            figures["valid loss"] = f"{self.valid_losses[-1].loss:.4g}"
-        self.task.update(self.steps, **figures)
+    def _agreed_stop(self) -> bool:
+        """Rank 0's stop request, the same on every rank (they must leave the loop together)."""
+        reason = self.events.stop_reason
+        if _world()[1] > 1:
+            from accelerate.utils import broadcast_object_list
 
-    def _validate(self, step: int, model, final: bool = False) -> bool:
+            reason = broadcast_object_list([reason], from_process=0)[0]
+        self.stop_reason = reason
+        return reason is not None
+
+    def _validate(self, step: int, model, final: bool) -> None:
         if not self.inputs:
-            return False
+            return
         started = time.perf_counter()
-        loss = mean_loss([s.answer for s in score_answers(model, self.tokenizer, self.inputs, self.answers, whole_sequence=False)])
-        self.validation_seconds += time.perf_counter() - started
-        self.valid_losses.append(LossPoint(step=step, loss=loss))
+        loss = _validation_loss(model, self.tokenizer, self.inputs, self.answers)
+        seconds = time.perf_counter() - started
+        self.validation_seconds += seconds
+        self.last_validated = step
         if not math.isfinite(loss):
             raise TrainingError(f"validation loss is {loss} at step {step}: training diverged (lower train.lr?)")
-        if final or self.on_validation is None:
-            return False
-        stop = bool(self.on_validation(step, loss))
-        self.stopped_early |= stop
-        return stop
+        self.events.emit(Validated(step=step, loss=loss, seconds=seconds, final=final))
+
+
+def _world() -> tuple[int, int]:
+    """(this process's rank, how many processes train), under torch.distributed or alone."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _validation_loss(model, tokenizer, inputs: list[str], answers: list[str]) -> float:
+    """Token-weighted answer NLL over all held-out examples. Several ranks each score every
+    world-th example, padded to equal shares (a sharded model needs the same passes on all)."""
+    rank, world = _world()
+    if world == 1:
+        return mean_loss([s.answer for s in score_answers(model, tokenizer, inputs, answers, whole_sequence=False)])
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import reduce
+
+    mine = list(range(rank, len(inputs), world))
+    padded = mine + [0] * (-(-len(inputs) // world) - len(mine))
+    scores = score_answers(model, tokenizer, [inputs[i] for i in padded], [answers[i] for i in padded], whole_sequence=False)
+    kept = [s.answer for s in scores[: len(mine)]]
+    totals = torch.tensor([sum(s.nll for s in kept), sum(s.tokens for s in kept)], dtype=torch.float64,
+                          device=PartialState().device)
+    nll, tokens = reduce(totals, reduction="sum").tolist()
+    return nll / max(tokens, 1)
+
+
+class _TrainingRecord:
+    """Subscriber that keeps what the `Training` record holds, from the events alone."""
+
+    def __init__(self) -> None:
+        self.history: list[TrainerLog] = []
+        self.valid_losses: list[LossPoint] = []
+        self.step_end_seconds: list[float] = []
+        self.ended: TrainingEnded | None = None
+
+    def __call__(self, event: TrainingEvent) -> None:
+        if isinstance(event, Logged):
+            self.history.append(TrainerLog(step=event.step, **event.values))
+        elif isinstance(event, StepEnded):
+            self.step_end_seconds.append(event.seconds)
+        elif isinstance(event, Validated):
+            self.valid_losses.append(LossPoint(step=event.step, loss=event.loss))
+        elif isinstance(event, TrainingEnded):
+            self.ended = event
+
+    def training(self, adapter: Path, autotrain_params: dict) -> Training:
+        end = self.ended
+        assert end is not None
+        return Training(
+            adapter_dir=adapter,
+            steps=end.steps,
+            planned_steps=end.planned_steps,
+            train_tokens=end.tokens_seen,  # counted by the Trainer from the batches it really fed
+            train_seconds=end.train_seconds,
+            validation_seconds=end.validation_seconds,
+            tokens_per_second=end.tokens_seen / max(end.train_seconds, 1e-9),
+            step_end_seconds=self.step_end_seconds,
+            history=self.history,
+            valid_losses=self.valid_losses,
+            stopped_early=end.stopped_early,
+            autotrain_params=autotrain_params,
+        )
+
+
+class _ProgressView:
+    """Subscriber that shows the training as a progress task: steps, loss, tokens/s, validation loss."""
+
+    def __init__(self, task: progress.Task):
+        self.task, self.loss, self.valid_loss = task, None, None
+
+    def __call__(self, event: TrainingEvent) -> None:
+        if isinstance(event, Logged) and "loss" in event.values:
+            self.loss = event.values["loss"]
+        elif isinstance(event, Validated):
+            self.valid_loss = event.loss
+        elif isinstance(event, StepEnded):
+            self.task.total = event.planned_steps
+            figures = {"loss": f"{self.loss:.4g}"} if self.loss is not None else {}
+            figures["tokens/s"] = f"{event.tokens_seen / max(event.seconds, 1e-9):.0f}"
+            if self.valid_loss is not None:
+                figures["valid loss"] = f"{self.valid_loss:.4g}"
+            self.task.update(event.step, **figures)
+
+
+def _worker(job_file: Path) -> int:
+    """A launched worker process (`python -m harness.train JOB`): its rank's part of the training."""
+    rank = int(os.environ.get("RANK", "0"))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"[rank {rank}] %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    relay = launch.Relay.from_environment() if rank == 0 else None
+    try:
+        run_job(TrainJob.model_validate_json(job_file.read_text()), relay or Silent())
+    except BaseException as exc:
+        print(launch.worker_failed(rank, exc.__cause__ or exc if isinstance(exc, TrainingError) else exc), file=sys.stderr, flush=True)
+        logging.getLogger("harness").exception("rank %d failed", rank)
+        return 1
+    finally:
+        if relay is not None:
+            relay.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker(Path(sys.argv[1])))

@@ -13,6 +13,7 @@ from trl.trainer.utils import add_fused_lm_head
 
 import harness.train
 from harness.data import load_splits
+from harness.events import EventChannel, Validated
 from harness.hardware import this_machine
 from harness.models import resolve_model
 from harness.spec import parse_spec
@@ -46,7 +47,15 @@ def test_adapter_is_peft_loadable_and_validation_loss_is_recorded(tiny, tmp_path
 def test_validation_hook_can_stop_training(tiny, tmp_path):
     spec, model_dir, splits = tiny
     seen = []
-    result = train(model_dir, splits, spec.train, spec.prompt, tmp_path, on_validation=lambda step, loss: seen.append(step) or True)
+    channel = EventChannel()
+
+    def stop_at_first_validation(event):
+        if isinstance(event, Validated):
+            seen.append(event.step)
+            channel.request_stop("enough")
+
+    channel.subscribe(stop_at_first_validation)
+    result = train(model_dir, splits, spec.train, spec.prompt, tmp_path, channel)
     assert seen == [2] and result.steps == 2 and result.stopped_early
 
 
