@@ -20,15 +20,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from harness import runs
 from harness.errors import UserError
+from harness.evaluate.decoding import MODES
 from harness.evaluate.sandbox import QueryResult, run_query
-from harness.results import DecodingMode
 
 PROMPT = "ask> "
-DECODINGS = get_args(DecodingMode)
+# the modes that answer a question on its own: a voting mode groups candidates on the example's databases, built from its gold
+DECODINGS = tuple(name for name, mode in MODES.items() if not mode.votes)
 SHOWN_ROWS = 10  # rows printed under an answer; --json carries all that were fetched
 ROW_CAP = 1000  # rows fetched per query; more are reported as truncated
 QUERY_TIMEOUT_S = 5.0
@@ -160,7 +161,7 @@ class _LoadedModel:
     label: str
 
 
-def check_decoding(decoding: DecodingMode, database: Database | None) -> None:
+def check_decoding(decoding: str, database: Database | None) -> None:
     """A constrained answer is held to a schema's names, so it needs one."""
     if decoding == "constrained" and database is None:
         raise UserError("--decoding constrained holds the SQL to a schema's tables and columns; give --db or --schema")
@@ -172,7 +173,7 @@ class Asker:
     `base`: the base model answers too. `decoding="constrained"`: the evaluation's grammar holds the
     SQL to the database's own tables and columns. `execute=False`: SQL is extracted but not run."""
 
-    def __init__(self, run_dir: Path, *, base: bool = False, decoding: DecodingMode = "greedy", execute: bool = True):
+    def __init__(self, run_dir: Path, *, base: bool = False, decoding: str = "greedy", execute: bool = True):
         from harness import results
         from harness.evaluate.generation import load_model
         from harness.evaluate.scorers import build_metrics, stop_rule

@@ -271,12 +271,31 @@ def judged_by_sentence(counts: dict[ExecutionBasis, int]) -> str:
     return "; ".join(f"{basis.value}: {counts[basis]}" for basis in ExecutionBasis if counts.get(basis))
 
 
-# The decoding modes `evaluation.decoding` names (greedy; constrained: greedy held to a grammar per example)
-DecodingMode = Literal["greedy", "constrained"]
+class Sampling(_Record):
+    """How a sampled decoding mode draws its candidates (`evaluation.self_consistency` in the spec):
+    `samples` answers per example, each token drawn at `temperature` from the smallest set of tokens
+    holding `top_p` of the probability, each answer from its own generator seeded by `seed` and its
+    place, so base and tuned draw with the same seeds and a rerun draws the same answers."""
+
+    samples: int = Field(5, ge=2, le=64)
+    temperature: float = Field(0.7, gt=0, le=5)
+    top_p: float = Field(1.0, gt=0, le=1)
+    seed: int = 0
+
+
+class Vote(_Record):
+    """How one example's answer was chosen among sampled candidates: the largest group of
+    candidates that are the same answer (for SQL: the same rows), the earliest on a tie."""
+
+    samples: int
+    groups: int  # distinct answers among the candidates that count
+    agreeing: int  # candidates in the chosen answer's group
+    uncounted: int  # candidates that could not count (e.g. SQL that does not run)
 
 
 class Decoding(_Record):
-    strategy: DecodingMode = "greedy"
+    strategy: str = "greedy"  # a decoding mode's name (`harness.evaluate.decoding.MODES`)
+    sampling: Sampling | None = None  # how its candidates were drawn; None: each token the most likely
     max_new_tokens: int
     batch_size: int
     # answers stopped once their scores could no longer change (`evaluation.stop_at_final_answer`)
@@ -305,6 +324,8 @@ class ExampleRow(_Record):
     base_scores: dict[str, float | None] = Field(default_factory=dict)
     tuned_scores: dict[str, float | None] = Field(default_factory=dict)
     judged_by: ExecutionBasis | None = None  # how its execution verdict was reached (None: no execution metric)
+    base_vote: Vote | None = None  # a voting decoding mode: how each side's answer was chosen
+    tuned_vote: Vote | None = None
 
 
 Side = Literal["base", "tuned"]

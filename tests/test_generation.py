@@ -13,7 +13,7 @@ from transformers.cache_utils import DynamicLayer
 
 from harness.evaluate.generation import (
     _Batch,
-    _greedy,
+    _decode,
     _merged,
     generate,
     load_model,
@@ -21,6 +21,7 @@ from harness.evaluate.generation import (
     measure_latency_pair,
 )
 from harness.models import resolve_model
+from harness.results import Sampling
 from harness.spec import ModelSpec, TinyModel
 
 
@@ -93,7 +94,7 @@ def test_base_and_tuned_models_decode_through_the_same_kernels(tmp_path):
         model, tokenizer = load_model(model_dir, adapter_dir)
         prompts = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in ("Count the rows of table t:", "Hi")]
         with torch.profiler.profile() as profiled:
-            _greedy(model, prompts, 3, eos_id=-1, pad_id=tokenizer.pad_token_id, batch_size=2)
+            _decode(model, prompts, 3, eos_id=-1, pad_id=tokenizer.pad_token_id, batch_size=2)
         ops.append(Counter(event.name for event in profiled.events()))
     assert ops[0] == ops[1]
     assert "aten::bmm" not in ops[0]  # the LM head is one plain matmul per pass
@@ -160,7 +161,7 @@ def test_a_batch_that_loses_its_longest_row_drops_the_columns_left_as_padding_an
     model, tokenizer = load_model(resolve_model(ModelSpec(source="tiny")))
     short, long = (tokenizer(text, add_special_tokens=False)["input_ids"]
                    for text in ("Hi", "table: 1-10015132-16 columns: Player, Nationality Q: Who is from Canada?"))
-    (alone,), _ = _greedy(model, [short], 6, eos_id=-1, pad_id=tokenizer.pad_token_id)  # never stops: 6 tokens
+    (alone,), _ = _decode(model, [short], 6, eos_id=-1, pad_id=tokenizer.pad_token_id)  # never stops: 6 tokens
 
     batch, logits = _Batch.prefill(model, [0, 1], [short, long], tokenizer.pad_token_id)
     together = []
@@ -234,3 +235,24 @@ def test_stopping_at_the_final_answer_keeps_every_score_on_smollm2():
             for stop in (False, True)}
     assert runs[True].scores == runs[False].scores
     assert sum(runs[True].output_tokens) < sum(runs[False].output_tokens)
+
+
+def test_sampled_answers_are_the_same_for_the_same_seed_whatever_the_batch():
+    """Each answer draws from its own generator, seeded by the sampling seed and its place: a rerun,
+    or another batch size, draws the same answers; another seed draws others. A nucleus too small
+    for a second token leaves only the most likely one: greedy's answers."""
+    model_dir = resolve_model(ModelSpec(source="tiny"))
+    model, tokenizer = load_model(model_dir)
+    prompts = ["Count the rows of table t:"] * 4 + ["Name every singer from France:"] * 2
+    sampling = Sampling(samples=2, temperature=1.0, seed=3)
+
+    def sampled(batch_size: int, drawn: Sampling) -> list[str]:
+        return generate(model, tokenizer, prompts, max_new_tokens=6, batch_size=batch_size, sampling=drawn).outputs
+
+    first = sampled(3, sampling)
+    assert sampled(3, sampling) == first
+    assert sampled(6, sampling) == first
+    assert len(set(first[:4])) > 1  # one prompt four times: four draws, not one answer copied
+    assert sampled(3, sampling.model_copy(update={"seed": 4})) != first
+    greedy = generate(model, tokenizer, prompts, max_new_tokens=6, batch_size=3).outputs
+    assert sampled(3, sampling.model_copy(update={"top_p": 1e-6})) == greedy != first

@@ -24,7 +24,8 @@ FAMILY = ("execution_match", "executable", "exact_match", "structural_match", "v
 def _runs(base: dict[str, list[float]], tuned: dict[str, list[float]]) -> tuple[ModelRun, ModelRun]:
     def run(scores: dict[str, list[float]]) -> ModelRun:
         return ModelRun(outputs=["SELECT 1"] * N, output_tokens=[3] * N, cut_at_limit=0, scores=scores, answer_nll=[], sequence_nll=[],
-                        batched_seconds=1.0, batched_tokens_per_s=300.0, latency=[], judged_by=[None] * N)
+                        batched_seconds=1.0, batched_tokens_per_s=300.0, generated_tokens=3 * N, latency=[], judged_by=[None] * N,
+                        votes=[None] * N)
 
     return run(base), run(tuned)
 

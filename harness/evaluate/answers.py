@@ -1,8 +1,9 @@
 """Answers produced elsewhere (another model, an API, a person), scored exactly like the harness's own.
 
 The examples are the ones a run evaluates (the test split, the evaluation-only sets, the
-benchmarks) and the metrics are the same `Metric` objects, so a score here and an evaluation there
-can be set side by side, and the metric itself can be audited on hand-picked answers.
+benchmarks) and the scorers are the same `Scorer` objects, so a score here and an evaluation there
+can be set side by side, and the metric itself can be audited on hand-picked answers. Only the
+families that judge answer text apply (`TEXT_FAMILIES`, from `harness.evaluate.scorers`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from harness import metrics as registry
 from harness.data import sources
 from harness.data.records import Example
 from harness.errors import UserError
-from harness.evaluate.metric import Metric, judged_by
+from harness.evaluate.scorer import Scorer, judged_by
+from harness.evaluate.scorers import TEXT_FAMILIES as TEXT_FAMILIES
 from harness.evaluate.stats import CONFIDENCE, estimate
 from harness.results import (
     ExecutionBasis,
@@ -27,8 +29,6 @@ from harness.results import (
     judged_by_sentence,
 )
 
-# The families that judge an answer's text; perplexity and latency need the model itself.
-TEXT_FAMILIES = (registry.Family.SQL.value, registry.Family.EXACT_TEXT.value)
 UNANSWERED = ""  # an example without an answer is scored as if the system had said nothing
 
 
@@ -89,21 +89,21 @@ def read_answers(path: Path, sets: list[EvaluationSet]) -> dict[tuple[str, int],
 def score_sets(
     sets: list[EvaluationSet],
     answers: dict[tuple[str, int], Answer],
-    metrics: list[Metric],
+    scorers: list[Scorer],
     n_resamples: int,
 ) -> dict[str, ScoredSet]:
-    """Each set's examples scored with `metrics`; unanswered examples count, as empty answers."""
+    """Each set's examples scored with `scorers`; unanswered examples count, as empty answers."""
     out = {}
     for s in sets:
         rows, columns, bases = [], {}, Counter[ExecutionBasis]()
         for i, ex in enumerate(s.examples):
             answer = answers.get((s.name, i))
             scores: dict[str, float | None] = {}
-            for metric in metrics:
-                scores.update(metric.score(answer.text if answer else UNANSWERED, ex))
+            for scorer in scorers:
+                scores.update(scorer.score(answer.text if answer else UNANSWERED, ex))
             for key, value in scores.items():
                 columns.setdefault(key, []).append(value)
-            if (basis := judged_by(metrics, ex)) is not None:
+            if (basis := judged_by(scorers, ex)) is not None:
                 bases[basis] += 1
             rows.append(ScoredAnswer(id=ex.id, line=answer.line if answer else None,
                                      answer=answer.text if answer else None, scores=scores))

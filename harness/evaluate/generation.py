@@ -1,14 +1,16 @@
-"""Greedy generation and its timing, identical for base and tuned models.
+"""Batched generation and its timing, identical for base and tuned models.
 
-Both models get the same rendered prompts, greedy decoding, max new tokens, stop token, dtype and
-device; the tuned LoRA is merged into the base weights so latency compares like with like.
-Constrained decoding is the same greedy pass with each row's grammar masking the logits
-(llguidance; the grammars come from `harness.evaluate.constraints`).
+Both models get the same rendered prompts, token choice, max new tokens, stop token, dtype and
+device; the tuned LoRA is merged into the base weights so latency compares like with like. Tokens
+are the most likely ones (greedy) unless a decoding mode samples them (`results.Sampling`: each
+answer from its own seeded generator). Constrained decoding is the same pass with each row's
+grammar masking the logits (llguidance; the grammars come from `harness.evaluate.constraints`).
 """
 
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -25,8 +27,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 from harness import progress
-from harness.evaluate.metric import AnswerIsFinal
-from harness.results import QueryTiming
+from harness.evaluate.scorer import AnswerIsFinal
+from harness.results import QueryTiming, Sampling
 
 # A warm-up query's length: the prompt pass and a few decode steps meet every kernel a timed query
 # uses (a batch-1 step has one shape whatever the answer's length), so no warm-up runs a whole answer.
@@ -68,12 +70,14 @@ class Generations:
 
 @torch.no_grad()
 def generate(model, tokenizer, inputs: list[str], *, max_new_tokens: int, batch_size: int, label: str = "generate",
-             grammars: list[str] | None = None, is_final: AnswerIsFinal | None = None) -> Generations:
-    """Batched greedy decoding, at most `batch_size` answers at a time, results in input order.
+             grammars: list[str] | None = None, is_final: AnswerIsFinal | None = None,
+             sampling: Sampling | None = None) -> Generations:
+    """Batched decoding, at most `batch_size` answers at a time, results in input order.
     Prompts are taken shortest first (less padding). `label` names the progress shown while it
     runs. With `grammars` (one per input, from `decoding.compile_grammars`), each answer is held to its own
     grammar; with `is_final`, an answer stops as soon as its text is final (no continuation could
-    change its scores)."""
+    change its scores). Tokens are the most likely ones, or with `sampling` drawn, input i's from a
+    generator seeded by the sampling seed and i (`inputs` may repeat a prompt for several draws)."""
     prompts = tokenizer(inputs, add_special_tokens=False)["input_ids"]
     order = sorted(range(len(inputs)), key=lambda i: len(prompts[i]))
     started = _now(model)
@@ -84,10 +88,11 @@ def generate(model, tokenizer, inputs: list[str], *, max_new_tokens: int, batch_
             done.append(len(tokens))
             task.update(len(done), **{"tokens/s": f"{sum(done) / max(_now(model) - started, 1e-9):.0f}"})
 
-        tokens, cut = _greedy(model, [prompts[i] for i in order], max_new_tokens, tokenizer.eos_token_id,
+        pick = _argmax if sampling is None else _Sampler(sampling, [_seed(sampling, i) for i in order], model.device)
+        tokens, cut = _decode(model, [prompts[i] for i in order], max_new_tokens, tokenizer.eos_token_id,
                               tokenizer.pad_token_id, batch_size=batch_size, on_answer=on_answer,
                               constraint=GrammarMask(tokenizer, [grammars[i] for i in order]) if grammars else None,
-                              finished=_stop_check(tokenizer, is_final))
+                              finished=_stop_check(tokenizer, is_final), pick=pick)
     seconds = _now(model) - started
     outputs: list[str] = [""] * len(inputs)
     counts: list[int] = [0] * len(inputs)
@@ -146,7 +151,7 @@ def _time_query(model, tokenizer, text: str, max_new_tokens: int, is_final: Answ
     prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
     stamps: list[float] = []
     started = _now(model)
-    (tokens,), _ = _greedy(model, [prompt], max_new_tokens, tokenizer.eos_token_id, tokenizer.pad_token_id,
+    (tokens,), _ = _decode(model, [prompt], max_new_tokens, tokenizer.eos_token_id, tokenizer.pad_token_id,
                            on_step=lambda: stamps.append(_now(model)), finished=_stop_check(tokenizer, is_final))
     total = _now(model) - started
     ttft = stamps[0] - started
@@ -161,13 +166,44 @@ def _stop_check(tokenizer, is_final: AnswerIsFinal | None) -> Callable[[list[int
     return lambda tokens: is_final(tokenizer.decode(tokens, skip_special_tokens=True).strip())
 
 
-def _greedy(model, prompts: list[list[int]], max_new_tokens: int, eos_id: int, pad_id: int | None, *, batch_size: int = 1,
+# (the prompts the batch's rows are, their next-token logits) -> each row's next token
+TokenChoice = Callable[[list[int], torch.Tensor], torch.Tensor]
+
+
+def _argmax(rows: list[int], logits: torch.Tensor) -> torch.Tensor:
+    return logits.argmax(-1)
+
+
+class _Sampler:
+    """Tokens drawn at `temperature` from the smallest set holding `top_p` of the probability, each
+    prompt's from its own generator: an answer's draws do not depend on which answers share its batch."""
+
+    def __init__(self, sampling: Sampling, seeds: list[int], device: torch.device):
+        self.temperature, self.top_p = sampling.temperature, sampling.top_p
+        self.generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+
+    def __call__(self, rows: list[int], logits: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(logits.float() / self.temperature, dim=-1)
+        if self.top_p < 1:
+            ranked, order = probs.sort(dim=-1, descending=True)
+            ranked[ranked.cumsum(-1) - ranked >= self.top_p] = 0  # the mass before it already holds top_p
+            probs = torch.zeros_like(probs).scatter(-1, order, ranked)
+        return torch.cat([torch.multinomial(probs[i], 1, generator=self.generators[row]) for i, row in enumerate(rows)])
+
+
+def _seed(sampling: Sampling, index: int) -> int:
+    """Input `index`'s generator seed: fixed by the sampling seed and the index alone."""
+    return random.Random(f"{sampling.seed}:{index}").getrandbits(63)
+
+
+def _decode(model, prompts: list[list[int]], max_new_tokens: int, eos_id: int, pad_id: int | None, *, batch_size: int = 1,
             on_step: Callable[[], None] | None = None, on_answer: Callable[[list[int]], None] | None = None,
-            constraint: GrammarMask | None = None,
-            finished: Callable[[list[int]], bool] | None = None) -> tuple[list[list[int]], list[bool]]:
-    """Greedy decoding of `prompts` (token ids), at most `batch_size` rows at a time: each row's
-    tokens up to and including `eos_id`, or up to the token after which `finished` holds for it,
-    and whether `max_new_tokens` cut it while still running.
+            constraint: GrammarMask | None = None, finished: Callable[[list[int]], bool] | None = None,
+            pick: TokenChoice = _argmax) -> tuple[list[list[int]], list[bool]]:
+    """Decoding of `prompts` (token ids), at most `batch_size` rows at a time: each row's tokens
+    up to and including `eos_id`, or up to the token after which `finished` holds for it, and
+    whether `max_new_tokens` cut it while still running. `pick` chooses each row's next token from
+    its (masked) logits.
 
     Continuous batching: a row leaves the batch (and its KV cache) as soon as it stops, and once a
     quarter of the places are free the next prompts take them: their prompt pass runs on its own,
@@ -180,7 +216,7 @@ def _greedy(model, prompts: list[list[int]], max_new_tokens: int, eos_id: int, p
 
     def choose(rows: list[int], logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each row's next token, recorded, and which rows go on after it."""
-        chosen = (logits if constraint is None else constraint.mask(rows, logits)).argmax(-1)
+        chosen = pick(rows, logits if constraint is None else constraint.mask(rows, logits))
         if on_step is not None:
             on_step()
         going = []

@@ -15,6 +15,7 @@ from harness.evaluate.model_run import ModelRun, run_model, time_pair
 from harness.evaluate.record import compare_runs
 from harness.evaluate.scorers import build_metrics, stop_rule
 from harness.hardware import evaluation_dtype, this_machine
+from harness.metrics import Family
 from harness.results import Evaluation
 from harness.spec import EvaluationSpec, PromptSpec
 
@@ -39,7 +40,7 @@ def evaluate_pair(
                 run_model(model_dir, adapter_dir, examples, prompt, spec, metrics, dtype, **options))
 
     base, tuned = both(first, score_gold=True)
-    if "latency" in spec.metrics:  # batch-1 timing is greedy's: it prices the model, not the decoding
+    if Family.LATENCY in spec.metrics:  # batch-1 timing is greedy's: it prices the model, not the decoding
         base.latency, tuned.latency = time_pair(model_dir, adapter_dir, examples, prompt, spec, dtype, stop_rule(spec, metrics))
     evaluation = compare_runs(base, tuned, examples, spec, first, dtype)
     for mode in others:

@@ -6,6 +6,7 @@ from collections import Counter
 
 from harness import metrics as registry
 from harness.data.records import Example
+from harness.evaluate.decoding import MODES
 from harness.evaluate.model_run import ModelRun
 from harness.evaluate.stats import CONFIDENCE, bootstrap, comparison, distribution, holm, perplexity
 from harness.evaluate.verdict import verdict
@@ -39,12 +40,12 @@ def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec:
         metrics[key].adjusted = interval
     return Evaluation(
         n=len(examples),
-        decoding=Decoding(strategy=decoding, max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size,
-                          stops_at_final_answer=spec.stop_at_final_answer, dtype=dtype),
+        decoding=Decoding(strategy=decoding, sampling=MODES[decoding].sampling(spec), max_new_tokens=spec.max_new_tokens,
+                          batch_size=spec.batch_size, stops_at_final_answer=spec.stop_at_final_answer, dtype=dtype),
         metrics=metrics,
         verdict=verdict(metrics, CONFIDENCE),
         throughput={
-            name: Throughput(seconds=run.batched_seconds, tokens_per_s=run.batched_tokens_per_s, tokens=sum(run.output_tokens),
+            name: Throughput(seconds=run.batched_seconds, tokens_per_s=run.batched_tokens_per_s, tokens=run.generated_tokens,
                              cut_at_limit=run.cut_at_limit)
             for name, run in (("base", base), ("tuned", tuned))
         },
@@ -70,6 +71,8 @@ def compare_runs(base: ModelRun, tuned: ModelRun, examples: list[Example], spec:
                 base_scores={k: v[i] for k, v in base.scores.items()},
                 tuned_scores={k: v[i] for k, v in tuned.scores.items()},
                 judged_by=base.judged_by[i],
+                base_vote=base.votes[i],
+                tuned_vote=tuned.votes[i],
             )
             for i, (ex, b_out, t_out) in enumerate(zip(examples, base.outputs, tuned.outputs))
         ],

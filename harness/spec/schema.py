@@ -14,7 +14,8 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from harness import metrics as registry
-from harness.results import DecodingMode
+from harness.evaluate.decoding import MODES as DECODING_MODES
+from harness.results import Sampling
 from harness.spec.compute import ComputeSpec
 from harness.spec.section import Section
 
@@ -251,9 +252,12 @@ class EvaluationSpec(Section):
     bootstrap_resamples: int = Field(2000, ge=100)
     breakdown: list[str] = Field(default_factory=lambda: ["category", "difficulty"])
     benchmarks: list[BenchmarkSpec] = Field(default_factory=list)
-    # Each mode evaluates base and tuned alike; the first carries the headline and the verdict.
-    # `constrained`: greedy held to one SELECT over the example's own schema (needs `sql`).
-    decoding: list[DecodingMode] = Field(default_factory=lambda: ["greedy"], min_length=1)
+    # Names from `harness.evaluate.decoding.MODES`: `greedy`; `constrained` (greedy held to one SELECT
+    # over the example's own schema, needs `sql`); `self_consistency` (sampled candidates, the one most
+    # of them agree with kept). Each mode evaluates base and tuned alike; the first carries the
+    # headline and the verdict.
+    decoding: list[str] = Field(default_factory=lambda: ["greedy"], min_length=1)
+    self_consistency: Sampling = Field(default_factory=Sampling)  # how `self_consistency` draws its candidates
     # Stop an answer once no further text can change its scores (SQL: its first statement has ended),
     # base and tuned alike: the same scores at a fraction of the tokens. Off: every answer runs to
     # its stop token or max_new_tokens, e.g. to read what a model writes after its SQL.
@@ -265,13 +269,18 @@ class EvaluationSpec(Section):
 
     @field_validator("decoding")
     @classmethod
-    def _modes_once(cls, v: list[str]) -> list[str]:
+    def _known_modes_once(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name not in DECODING_MODES:
+                raise ValueError(f"unknown decoding mode '{name}'{registry.did_you_mean(name, list(DECODING_MODES))}")
         return _no_repeats(v, "decoding modes")
 
     @model_validator(mode="after")
-    def _constraint_has_a_grammar(self):
-        if "constrained" in self.decoding and "sql" not in self.metrics:
-            raise ValueError("decoding 'constrained' holds answers to a SQL grammar; add 'sql' to evaluation.metrics")
+    def _modes_have_their_family(self):
+        for name in self.decoding:
+            mode = DECODING_MODES[name]
+            if mode.requires is not None and mode.requires not in self.metrics:
+                raise ValueError(f"decoding '{name}' {mode.requires_because}; add '{mode.requires}' to evaluation.metrics")
         return self
 
     @field_validator("metrics", mode="before")

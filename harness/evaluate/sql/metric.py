@@ -5,17 +5,18 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Generic, TypeVar
 
 from harness.data.records import Example
-from harness.evaluate.metric import Metric
+from harness.evaluate.sandbox import QueryResult
+from harness.evaluate.scorer import Scorer
 from harness.evaluate.sql import neighbours, testsuite
 from harness.evaluate.sql.compare import ABS_TOL, REL_TOL, Tolerance
 from harness.evaluate.sql.execute import EXECUTION_KEYS, Databases, execute
 from harness.evaluate.sql.extract import answer_is_final, extract_sql
-from harness.evaluate.sql.normalize import exact_match
+from harness.evaluate.sql.normalize import exact_match, normalize_sql
 from harness.evaluate.sql.outcome import classify, one_hot
 from harness.evaluate.sql.parse import parses
 from harness.evaluate.sql.schema import SchemaError
@@ -25,7 +26,7 @@ from harness.results import ExecutionBasis
 _CREATE_TABLE = re.compile(r"\bcreate\s+table\b", re.IGNORECASE)
 
 
-class SqlMetric(Metric):
+class SqlMetric(Scorer):
     """All SQL scores for one example: exact/structural/valid always, execution where possible.
 
     The database is `example.meta["db_path"]` when present: `execution_match` judges on it
@@ -88,6 +89,28 @@ class SqlMetric(Metric):
 
     def answer_is_final(self, prediction: str) -> bool:
         return answer_is_final(prediction)  # every score reads only extract_sql(prediction)
+
+    def answer_key(self, prediction: str, example: Example) -> Hashable | None:
+        """The rows the answer's SQL returns (a multiset per database, numbers within the
+        tolerance) on the example's own database, or, for CREATE TABLE text, on every database of
+        its distilled suite (a schema alone has no rows; the suite is built from the gold's
+        constants, not its result). SQL that is missing, fails or hits the row cap anywhere there
+        counts for nothing. Without a database or schema: the normalised SQL text."""
+        pred = extract_sql(prediction)
+        if not pred:
+            return None
+        dbs = self._databases_for(example)
+        if dbs is None:
+            return normalize_sql(pred)
+        where = dbs.runners if dbs.basis is ExecutionBasis.REAL_DATABASE else dbs.every
+        results = [run(pred) for run in where]
+        if not all(result.ok for result in results):
+            return None
+        return tuple(self._rows_key(result) for result in results)
+
+    def _rows_key(self, result: QueryResult) -> tuple:
+        """A result's rows in an order of their own (a multiset), values rounded as `Tolerance` compares them."""
+        return tuple(sorted(tuple(self.tol.coarse(value) for value in row) for row in result.rows or ()))
 
     def _databases_for(self, example: Example) -> Databases | None:
         db_path, schema = example.meta.get("db_path"), example.meta.get("schema")

@@ -1,21 +1,28 @@
-"""Decoding modes: each a name and the constraint it holds answers to (greedy: none).
+"""Decoding modes, one module each, registered in `MODES` (the names `evaluation.decoding` accepts).
 
-`check_decodings` builds every example's grammar text before training (no torch, so `harness
-validate` stays light); `decoding_grammars` also compiles them for generation (llguidance).
+`mode.DecodingMode` says what a mode is; `greedy`, `constrained` and `self_consistency` are the
+modes. Adding one is a module here and its entry below. `check_decodings` builds every example's
+grammar text before training (no torch, so `harness validate` stays light); `decoding_grammars`
+also compiles them for generation (llguidance).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import llguidance
 
-from harness.data.records import Example
 from harness.errors import UserError
-from harness.evaluate.constraints import Constraint
-from harness.evaluate.sql.grammar import SqlSchemaConstraint
-from harness.spec import EvaluationSpec
+from harness.evaluate.decoding.constrained import Constrained
+from harness.evaluate.decoding.greedy import Greedy
+from harness.evaluate.decoding.mode import DecodingMode
+from harness.evaluate.decoding.self_consistency import SelfConsistency
 
-# A decoding mode's constraint; greedy has none. SQL's is the only one so far.
-CONSTRAINTS: dict[str, Constraint] = {"constrained": SqlSchemaConstraint()}
+if TYPE_CHECKING:
+    from harness.data.records import Example
+    from harness.spec import EvaluationSpec
+
+MODES: dict[str, DecodingMode] = {mode.name: mode for mode in (Greedy(), Constrained(), SelfConsistency())}
 
 
 def check_decodings(spec: EvaluationSpec, example_sets: list[list[Example]]) -> None:
@@ -27,7 +34,7 @@ def check_decodings(spec: EvaluationSpec, example_sets: list[list[Example]]) -> 
 
 
 def decoding_grammars(mode: str, examples: list[Example]) -> list[str] | None:
-    """Each example's grammar under `mode`, compiled (None for plain greedy), all before generating."""
+    """Each example's grammar under `mode`, compiled (None for a mode without a constraint), all before generating."""
     texts = _grammar_texts(mode, examples)
     return None if texts is None else compile_grammars(texts)
 
@@ -38,7 +45,7 @@ def compile_grammars(lark: list[str]) -> list[str]:
 
 
 def _grammar_texts(mode: str, examples: list[Example]) -> list[str] | None:
-    constraint = CONSTRAINTS.get(mode)
+    constraint = MODES[mode].constraint()
     if constraint is None:
         return None
     lark = []
