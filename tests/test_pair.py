@@ -8,8 +8,8 @@ from harness.evaluate.pair import evaluate_pair
 from harness.models import resolve_model
 from harness.report import write_reports
 from harness.spec import EvaluationSpec, ModelSpec, PromptSpec
+from tests.report_fixtures import demo_results, make_run_dir
 from tests.test_generation import _random_adapter
-from tests.test_report import demo_results, make_run_dir
 
 QUESTIONS = [
     ("How many singers are from France?", "SELECT COUNT(*) FROM singer WHERE country = 'France'"),
