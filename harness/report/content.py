@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 
 from harness import metrics as registry
+from harness.masking import mask_secrets
 from harness.report import formatting as fmt
-from harness.report.masking import mask_secrets
 from harness.results import (
     Comparison,
     Evaluation,
