@@ -70,10 +70,10 @@ def run(spec: Spec, runs_dir: Path | None = None, checked: Checked | None = None
         log.info("trained %d steps, %.0f train tokens/s", trained.steps, trained.tokens_per_second)
         with _timed(timings, "evaluate"):
             evaluation = evaluate_pair(model_dir, trained.adapter_dir, splits.test, spec.prompt, spec.evaluation, spec.model.dtype)
-        benchmarks: dict[str, Evaluation] = {}
+        set_evaluations: dict[str, Evaluation] = {}
         if evaluation_sets:
             with _timed(timings, "evaluate_sets"):
-                benchmarks = _evaluate_sets(spec, model_dir, trained.adapter_dir, evaluation_sets)
+                set_evaluations = _evaluate_sets(spec, model_dir, trained.adapter_dir, evaluation_sets)
         timings["total"] = round(time.perf_counter() - started, 2)  # the report's own seconds are not in it
         training = Training.model_validate(trained, from_attributes=True)
         record = RunResults(
@@ -86,7 +86,7 @@ def run(spec: Spec, runs_dir: Path | None = None, checked: Checked | None = None
             search=search_result.study if search_result else None,
             optimism_gap=optimism_gap(search_result.study, training, evaluation) if search_result else None,
             evaluation=evaluation,
-            benchmarks=benchmarks,
+            evaluation_sets=set_evaluations,
             environment=Environment.model_validate(runs.environment()),
             timings=timings,
         )

@@ -13,16 +13,34 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness import runs
 from harness.errors import UserError
 
-SCHEMA_VERSION = 3  # 1: unversioned; 2: verdicts not anchored on the headline metric
+# 1: unversioned; 2: verdicts not anchored on the headline metric; 3: `evaluation_sets` called `benchmarks`
+SCHEMA_VERSION = 4
+READABLE_VERSIONS = (3, SCHEMA_VERSION)  # older ones read as today's shape (`_File._upgrade`)
 
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _File(_Record):
+    """The record a JSON file holds: versioned, and read from an older version in today's shape."""
+
+    schema_version: Literal[4] = SCHEMA_VERSION
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        """Version 3 named the evaluation-only sets `benchmarks` (they hold the hold-out sets too)."""
+        if isinstance(data, dict) and data.get("schema_version") == 3:
+            data = {**data, "schema_version": SCHEMA_VERSION}
+            if "evaluation_sets" in cls.model_fields and "benchmarks" in data:
+                data["evaluation_sets"] = data.pop("benchmarks")
+        return data
 
 
 # ---------------------------------------------------------------- data, model, training
@@ -358,8 +376,7 @@ class Environment(_Record):
     packages: dict[str, str | None]
 
 
-class RunResults(_Record):
-    schema_version: Literal[3] = SCHEMA_VERSION
+class RunResults(_File):
     project: str
     status: Literal["ok"] = "ok"
     run_dir: Path
@@ -371,15 +388,14 @@ class RunResults(_Record):
     optimism_gap: OptimismGap | None = None  # with a search whose objective the test evaluation measures too
     evaluation: Evaluation  # the test split
     # evaluation-only sets (data.split.holdout, evaluation.benchmarks) by name, judged like the test split
-    benchmarks: dict[str, Evaluation] = Field(default_factory=dict)
+    evaluation_sets: dict[str, Evaluation] = Field(default_factory=dict)
     environment: Environment
     timings: dict[str, float] = Field(default_factory=dict)  # stage -> seconds, plus "total"
 
 
-class EvalResults(_Record):
+class EvalResults(_File):
     """`harness eval`'s eval.json: one base-vs-tuned evaluation of an adapter."""
 
-    schema_version: Literal[3] = SCHEMA_VERSION
     project: str
     adapter_dir: Path
     evaluation: Evaluation
@@ -413,10 +429,9 @@ class ScoredSet(_Record):
     judged_by: dict[ExecutionBasis, int] = Field(default_factory=dict)  # examples per execution basis
 
 
-class ScoreResults(_Record):
+class ScoreResults(_File):
     """`harness score`'s score.json: answers produced elsewhere, scored with a spec's metrics and data."""
 
-    schema_version: Literal[3] = SCHEMA_VERSION
     project: str
     answers_file: Path
     metric_families: list[str]
@@ -449,10 +464,9 @@ class LeaderboardRow(_Record):
         return self.error is None
 
 
-class Leaderboard(_Record):
+class Leaderboard(_File):
     """`leaderboard.json` of a sweep (`model.sources`): one row per model, in the spec's order."""
 
-    schema_version: Literal[3] = SCHEMA_VERSION
     project: str
     sweep_dir: Path
     headline: str | None  # the accuracy metric every finished model measured (metrics.HEADLINE_CANDIDATES)
@@ -495,7 +509,7 @@ def _parse(path: Path, record: type[RunResults | EvalResults | Leaderboard]) -> 
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     version = data.get("schema_version", 1) if isinstance(data, dict) else None
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise UserError(
             f"{path}: results schema version {version}, this harness reads version {SCHEMA_VERSION}; "
             "re-run the spec (or use the harness version that wrote it) to get a report"

@@ -21,8 +21,8 @@ def test_run_then_eval_and_report_from_the_run_directory(tmp_path, monkeypatch, 
     (run_dir,) = (tmp_path / "runs" / "tiny").iterdir()
     results = load(run_dir)
     assert results.evaluation.n == 8 and len(results.evaluation.examples) == 8
-    assert list(results.benchmarks) == ["later-rows"] and results.benchmarks["later-rows"].n == 5
-    assert not results.benchmarks["later-rows"].latency  # timed on the test split only
+    assert list(results.evaluation_sets) == ["later-rows"] and results.evaluation_sets["later-rows"].n == 5
+    assert not results.evaluation_sets["later-rows"].latency  # timed on the test split only
     assert "## How far the gain travels" in (run_dir / "report.md").read_text()
     assert {runs.SPEC, runs.RESULTS, *runs.REPORT_FILES, runs.ADAPTER_DIR, runs.LOGS_DIR} <= {p.name for p in run_dir.iterdir()}
     assert results.training.adapter_dir == run_dir / runs.ADAPTER_DIR

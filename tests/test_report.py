@@ -150,7 +150,7 @@ def demo_results() -> dict:
     """A results.json as the SQL demo writes it, with everything a tiny random model never produces."""
     history = [{"step": s, "loss": 3.0 / s, "learning_rate": 3e-4, "grad_norm": 1.0, "epoch": s / 100} for s in range(1, 101)]
     return {
-        "schema_version": 3, "project": "sql-demo", "status": "ok", "run_dir": "runs/sql-demo/20260101-000000",
+        "schema_version": results_module.SCHEMA_VERSION, "project": "sql-demo", "status": "ok", "run_dir": "runs/sql-demo/20260101-000000",
         "model": {"source": "builtin:smollm2-135m-instruct", "dir": "/cache/m", "architecture": "LlamaForCausalLM",
                   "hidden_size": 576, "layers": 30, "vocab_size": 49152, "weights_sha256_head": "0123456789abcdef"},
         "data": {"source": "builtin:sql", "format": "builtin-sql", "rows": 6515, "train": 6000, "valid": 315, "test": 200,
@@ -495,7 +495,7 @@ def test_suite_rejections_and_evaluation_only_sets_are_reported(tmp_path: Path):
                          "execution_match": comparison(0.0, 0.10, 0.02, 0.18, n=60)}
     unseen["verdict"] = {"outcome": "inconclusive", "headline": "execution_suite", "family": ["execution_suite", "execution_match"],
                          "better": [], "worse": [], "confidence": 0.95}
-    results["benchmarks"] = {"unseen": unseen}
+    results["evaluation_sets"] = {"unseen": unseen}
     run_dir = make_run_dir(tmp_path, results)
     write_reports(run_dir)
     data, md = report_json(run_dir), (run_dir / "report.md").read_text()

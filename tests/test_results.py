@@ -25,3 +25,16 @@ def test_a_results_file_with_a_wrong_field_names_the_field(tmp_path, capsys):
     (tmp_path / "results.json").write_text(json.dumps({"schema_version": SCHEMA_VERSION, "project": "p"}))
     assert main(["report", str(tmp_path)]) == 2
     assert f"results.json: field 'run_dir': Field required (schema version {SCHEMA_VERSION})" in capsys.readouterr().err
+
+
+def test_a_version_3_file_reads_its_benchmarks_as_evaluation_sets(tmp_path):
+    from harness import results
+    from tests.test_report import demo_evaluation, demo_results
+
+    old = {**demo_results(), "schema_version": 3, "benchmarks": {"unseen": demo_evaluation()}}
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    record = results.load(tmp_path)
+    assert record.schema_version == SCHEMA_VERSION == 4 and list(record.evaluation_sets) == ["unseen"]
+    assert record.evaluation_sets["unseen"].n == 200
+    assert "benchmarks" not in record.model_dump() and record.model_dump()["schema_version"] == SCHEMA_VERSION
+    assert main(["report", str(tmp_path)]) == 0 and "## How far the gain travels" in (tmp_path / "report.md").read_text()

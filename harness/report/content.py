@@ -264,10 +264,10 @@ def evaluation_sets_view(results: RunResults, test_headline: dict | None) -> dic
     """The headline metric on the test split beside each evaluation-only set (held-out databases,
     benchmark files): how far the gain travels from the training distribution. Each set also gets
     its own metric table, counts and verdict."""
-    if not results.benchmarks:
+    if not results.evaluation_sets:
         return None
     sets = []
-    for name, evaluation in results.benchmarks.items():
+    for name, evaluation in results.evaluation_sets.items():
         rows = [row for key, c in _ordered_metrics(evaluation.metrics) if (row := metric_row(key, c))]
         by_name = {row["name"]: row for row in rows}
         sets.append({
