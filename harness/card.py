@@ -16,7 +16,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from harness import metrics as registry
 from harness import models, results, runs
 from harness.evaluate.stats import estimate
-from harness.report import content
+from harness.report import content, view
 from harness.report import formatting as fmt
 from harness.results import Comparison, Evaluation, RunResults
 from harness.spec import PromptSpec, TrainSpec, load_spec
@@ -101,7 +101,7 @@ def hub_dataset(source: str) -> str | None:
 def headline(evaluation: Evaluation) -> Headline | None:
     """The report's headline metric (None where the run measured no accuracy metric), each side with
     its interval over the examples both models were scored on, at the comparison's confidence."""
-    key = _headline_view(evaluation)["metric"]
+    key = _headline_view(evaluation).metric
     if key is None:
         return None
     comparison = evaluation.metrics[key]
@@ -118,7 +118,7 @@ def headline(evaluation: Evaluation) -> Headline | None:
                     tuned=side([t for _, t in pairs]), comparison=comparison)
 
 
-def _headline_view(evaluation: Evaluation) -> dict:
+def _headline_view(evaluation: Evaluation) -> view.Headline:
     """The report's headline (metric and verdict sentence), so the card says what the report says."""
     rows = {name: row for name, c in evaluation.metrics.items() if (row := content.metric_row(name, c))}
     return content.headline_of(rows, evaluation.verdict)
@@ -210,7 +210,7 @@ def _evaluation_section(evaluation: Evaluation, scores: Headline | None, merged_
     measured = f"Base and tuned model on the same held-out test split ({evaluation.n} examples), {decoding.strategy} decoding{weights}."
     if merged_dtype and decoding.dtype and merged_dtype != decoding.dtype:
         measured += f" These weights are {merged_dtype}: their answers may differ slightly from those measured."
-    lines = ["## Evaluation", measured, _headline_view(evaluation)["verdict"]]
+    lines = ["## Evaluation", measured, _headline_view(evaluation).verdict]
     if scores:
         level = fmt.level(scores.comparison.confidence)
         lines.append("\n".join([

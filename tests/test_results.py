@@ -29,7 +29,7 @@ def test_a_results_file_with_a_wrong_field_names_the_field(tmp_path, capsys):
 
 def test_a_version_3_file_reads_its_benchmarks_as_evaluation_sets(tmp_path):
     from harness import results
-    from tests.test_report import demo_evaluation, demo_results
+    from tests.report_fixtures import demo_evaluation, demo_results
 
     old = {**demo_results(), "schema_version": 3, "benchmarks": {"unseen": demo_evaluation()}}
     (tmp_path / "results.json").write_text(json.dumps(old))

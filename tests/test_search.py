@@ -250,7 +250,7 @@ def test_asha_prunes_and_its_saving_is_the_pruned_trials_unrun_steps(tmp_path):
     assert first.spec_settings and first.params == {"lr": 3e-2, "lora.r": 4} and result.spec_settings_trial == 0
     assert [t.number for t in result.trials if t.spec_settings] == [0]
     saved = f"Pruning saved {result.steps_saved_by_pruning} of {result.steps_run + result.steps_saved_by_pruning} planned steps"
-    assert saved in search_view(result, None, {})["compute"]
+    assert saved in search_view(result, None, {}).compute
 
 
 @pytest.mark.train
@@ -258,7 +258,7 @@ def test_pruner_none_runs_every_trial_to_its_end(tmp_path):
     result = search_only(parse_spec(_asha_dict("none")), tmp_path)
     assert result.counts == {"complete": 4}
     assert result.steps_saved_by_pruning == 0 and result.steps_run == 4 * 6
-    assert "no trial was pruned" in search_view(result, None, {})["compute"]
+    assert "no trial was pruned" in search_view(result, None, {}).compute
 
 
 @pytest.mark.train

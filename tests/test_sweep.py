@@ -94,8 +94,8 @@ def test_sweep_runs_every_model_records_a_failure_and_resumes(tmp_path, monkeypa
 
     # ranked by the tuned headline, the failed model listed apart
     view = leaderboard.build(again)
-    tuned = [r["headline"]["tuned"] for r in view["rows"]]
-    assert tuned == sorted(tuned, reverse=True) and [r["name"] for r in view["failed"]] == ["broken"]
+    tuned = [r.headline.tuned for r in view.rows]
+    assert tuned == sorted(tuned, reverse=True) and [r.name for r in view.failed] == ["broken"]
 
     written = (sweep_dir / "leaderboard.md").read_text()
     assert written.count("(resumed)") == 2

@@ -15,7 +15,7 @@ from harness.evaluate.record import compare_runs
 from harness.report import content
 from harness.results import RunResults
 from harness.spec import EvaluationSpec
-from tests.test_report import demo_results
+from tests.report_fixtures import demo_results
 
 N = 100
 FAMILY = ("execution_match", "executable", "exact_match", "structural_match", "valid_sql")  # registry order
@@ -50,7 +50,7 @@ def test_a_win_significant_alone_is_not_significant_across_five_metrics():
     assert c.adjusted.ci_low <= 0 < c.adjusted.ci_high and not c.adjusted.significant
     assert evaluation.verdict.outcome == "inconclusive" and evaluation.verdict.family == list(FAMILY)
     row = content.metric_row("execution_match", c)
-    assert not row["significant"] and row["outcome"] == "not significant"
+    assert not row.significant and row.outcome == "not significant"
 
 
 def test_the_same_win_alone_in_its_family_is_better():
@@ -83,10 +83,10 @@ def test_holm_step_down_stops_at_the_first_member_it_cannot_reject():
 def test_verdict_sentence_names_the_adjustment_and_the_run_verdict():
     evaluation = _evaluate(dict.fromkeys(FAMILY, ZEROS), {**dict.fromkeys(FAMILY, ZEROS), "execution_match": _fixes(5)})
     record = RunResults.model_validate({**demo_results(), "evaluation": evaluation.model_dump(mode="json")})
-    headline = content.build(record)["headline"]
-    assert headline["metric"] == "execution_match" and headline["run_verdict"] == "inconclusive"
-    assert "(99% CI, Holm-adjusted over 5 accuracy metrics)" in headline["verdict"]
-    assert headline["verdict"].endswith("Verdict: inconclusive (no accuracy metric differs after Holm adjustment at 95% family-wise).")
+    headline = content.build(record).headline
+    assert headline.metric == "execution_match" and headline.run_verdict == "inconclusive"
+    assert "(99% CI, Holm-adjusted over 5 accuracy metrics)" in headline.verdict
+    assert headline.verdict.endswith("Verdict: inconclusive (no accuracy metric differs after Holm adjustment at 95% family-wise).")
 
 
 def test_one_hot_outcome_classes_become_a_counts_table(monkeypatch):
@@ -103,12 +103,12 @@ def test_one_hot_outcome_classes_become_a_counts_table(monkeypatch):
         for side, outcomes in sides.items():
             ex[f"{side}_scores"].update({key: float(key == outcomes[i]) for key in classes})
     view = content.build(RunResults.model_validate(results))
-    (table,) = view["outcome_counts"]
-    assert table["title"] == "Answers by outcome"
-    counts = {r["name"]: (r["base"], r["tuned"], r["diff"]) for r in table["rows"]}
+    (table,) = view.outcome_counts
+    assert table.title == "Answers by outcome"
+    counts = {r.name: (r.base, r.tuned, r.diff) for r in table.rows}
     assert counts == {"outcome_correct": (2, 9, 7), "outcome_parse_error": (7, 0, -7), "outcome_wrong_result": (3, 3, 0)}
-    assert not any(m["name"].startswith("outcome_") for m in view["metrics"])  # a table of counts, not rows of rates
-    flags = {s["metric"] for ex in view["examples"]["fixed"] for s in ex["scores"]}
+    assert not any(m.name.startswith("outcome_") for m in view.metrics)  # a table of counts, not rows of rates
+    flags = {s.metric for ex in view.examples.fixed for s in ex.scores}
     assert flags and not any(f.startswith("outcome_") for f in flags)  # nor ✓/✗ flags on every example
 
 

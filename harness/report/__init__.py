@@ -13,10 +13,14 @@ import json
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
 
 from harness import results, runs
 from harness.report import content, leaderboard, plots, render
+from harness.report.content import SavedSpec
+from harness.report.view import ReportView
 from harness.runs import REPORT_FILES
+from harness.spec import Spec
 
 
 def write_reports(run_dir: Path) -> list[Path]:
@@ -44,14 +48,29 @@ def write_leaderboard(sweep_dir: Path) -> list[Path]:
     return [md, page, *plot_files]
 
 
-def build_view(run_dir: Path) -> dict:
-    """The report's content as a dict (what report.json holds, minus the plot list)."""
+def build_view(run_dir: Path) -> ReportView:
+    """The report's content (what report.json holds, minus the plot list)."""
     return content.build(results.load(Path(run_dir)), _read_spec(Path(run_dir)))
 
 
-def _read_spec(run_dir: Path) -> dict | None:
+def _read_spec(run_dir: Path) -> SavedSpec | None:
+    """The run's spec.yaml as saved and as the typed `Spec` (None where it is missing).
+
+    Validated as it stands, without `${VAR}` interpolation or any look at the files it names: the
+    report depends on the run directory alone, not on the environment or on data that may have
+    moved. Relative paths in it resolve against the run directory. A spec that no longer validates
+    (an older harness wrote it) is still shown; only what the report reads from the typed spec
+    (the seeds, the log-scale parameters) is then left out."""
     path = runs.spec_path(run_dir)
-    return yaml.safe_load(path.read_text()) if path.is_file() else None
+    saved = yaml.safe_load(path.read_text()) if path.is_file() else None
+    if not isinstance(saved, dict):
+        return None
+    try:
+        spec = Spec.model_validate(saved)
+    except ValidationError:
+        return SavedSpec(saved=saved, spec=None)
+    spec.base_dir = run_dir
+    return SavedSpec(saved=saved, spec=spec)
 
 
 def _write_plots(out_dir: Path, figures: list[plots.Plot]) -> list[Path]:

@@ -1,4 +1,4 @@
-"""The report's figures as PNG bytes, drawn with matplotlib from the view model (content.build).
+"""The report's figures as PNG bytes, drawn with matplotlib from the view model (content.build, view.py).
 
 Figures are built with the object API (matplotlib.figure.Figure, Agg canvas), never pyplot, so
 rendering touches no global backend or figure registry and the same view gives the same bytes.
@@ -17,6 +17,15 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from harness.report import formatting
+from harness.report.view import (
+    BreakdownTable,
+    LeaderboardEntry,
+    LeaderboardView,
+    LossCurve,
+    Number,
+    ReportView,
+    SearchSection,
+)
 
 DPI = 100
 BASE_COLOR, TUNED_COLOR, MUTED = "#8c8c8c", "#1f77b4", "#b0b0b0"
@@ -40,14 +49,14 @@ class Plot:
     png: bytes
 
 
-def render(view: dict) -> list[Plot]:
+def render(view: ReportView) -> list[Plot]:
     """Every figure the view has data for, in report order."""
-    search = view.get("search")
+    search = view.search
     jobs: list[tuple[str, str, str, Callable[[], Figure | None]]] = [
-        ("loss", "Training and validation loss", "training", lambda: loss_curves(view["training"]["loss_curve"])),
+        ("loss", "Training and validation loss", "training", lambda: loss_curves(view.training.loss_curve)),
         *[
-            (f"breakdown_{_slug(b['column'])}", f"{b['label']} by {b['column']}", "breakdown", lambda b=b: breakdown_bars(b))
-            for b in view.get("breakdown") or []
+            (f"breakdown_{_slug(b.column)}", f"{b.label} by {b.column}", "breakdown", lambda b=b: breakdown_bars(b))
+            for b in view.breakdown
         ],
     ]
     if search:
@@ -60,16 +69,16 @@ def render(view: dict) -> list[Plot]:
     return _draw(jobs)
 
 
-def leaderboard(view: dict) -> list[Plot]:
+def leaderboard(view: LeaderboardView) -> list[Plot]:
     """A sweep's figures (view: harness.report.leaderboard.build): headline against size and cost."""
-    if view["headline"] is None:
+    if view.headline is None:
         return []
-    label = view["headline"]["label"]
+    label = view.headline.label
     return _draw([
         ("accuracy_vs_size", f"{label} against model size", "sweep",
-         lambda: headline_against(view, "parameters", "parameters", formatting.count)),
+         lambda: headline_against(view, lambda r: r.parameters, "parameters", formatting.count)),
         ("accuracy_vs_cost", f"{label} against training cost", "sweep",
-         lambda: headline_against(view, "train_seconds", "training time of the final model", formatting.seconds)),
+         lambda: headline_against(view, lambda r: r.train_seconds, "training time of the final model", formatting.seconds)),
     ])
 
 
@@ -101,14 +110,14 @@ def _axes(width: float = 8.0, height: float = 3.8):
 # ----------------------------------------------------------------------------------------------
 
 
-def loss_curves(curve: dict) -> Figure | None:
+def loss_curves(curve: LossCurve) -> Figure | None:
     """Train loss per logged step and validation loss per evaluation, on one step axis."""
-    if not curve["train"] and not curve["valid"]:
+    if not curve.train and not curve.valid:
         return None
     figure, ax = _axes()
     # Different token sets: training reports packed full sequences, validation the answers only.
     labels = (("train loss (packed sequences)", "-"), ("validation loss (answer tokens, held out)", "o-"))
-    for points, (label, style) in zip((curve["train"], curve["valid"]), labels):
+    for points, (label, style) in zip((curve.train, curve.valid), labels):
         if points:
             steps, losses = zip(*points)
             ax.plot(steps, losses, style, label=label, color=TUNED_COLOR if label.startswith("valid") else BASE_COLOR)
@@ -119,48 +128,50 @@ def loss_curves(curve: dict) -> Figure | None:
     return figure
 
 
-def breakdown_bars(breakdown: dict) -> Figure | None:
+def breakdown_bars(breakdown: BreakdownTable) -> Figure | None:
     """Base vs tuned headline metric per value of one breakdown column, as horizontal bar pairs."""
-    rows = [r for r in breakdown["rows"] if r["base"] is not None or r["tuned"] is not None]
+    rows = [r for r in breakdown.rows if r.base is not None or r.tuned is not None]
     if not rows:
         return None
-    scale = 100 if breakdown["kind"] == "rate" else 1
+    scale = 100 if breakdown.kind == "rate" else 1
     figure, ax = _axes(height=1.2 + 0.45 * len(rows))
     positions = range(len(rows))
-    for offset, side, color in ((-0.2, "base", BASE_COLOR), (0.2, "tuned", TUNED_COLOR)):
-        ax.barh([p + offset for p in positions], [scale * (r[side] or 0) for r in rows], height=0.4, color=color, label=side)
-    ax.set_yticks(list(positions), [f"{r['value']} (n={r['n']})" for r in rows])
+    for offset, side, color, values in ((-0.2, "base", BASE_COLOR, [r.base for r in rows]),
+                                        (0.2, "tuned", TUNED_COLOR, [r.tuned for r in rows])):
+        ax.barh([p + offset for p in positions], [scale * (v or 0) for v in values], height=0.4, color=color, label=side)
+    ax.set_yticks(list(positions), [f"{r.value} (n={r.n})" for r in rows])
     ax.invert_yaxis()
-    ax.set_xlabel(breakdown["label"] + (" (%)" if scale == 100 else ""))
+    ax.set_xlabel(breakdown.label + (" (%)" if scale == 100 else ""))
     if scale == 100:
         ax.set_xlim(0, 100)
     _legend_above(ax)
     return figure
 
 
-def headline_against(view: dict, key: str, xlabel: str, tick: Callable[[float], str]) -> Figure | None:
-    """Each model's base and tuned headline at its x (size or cost), joined by an arrow, named;
-    a log x axis where the models span a decade or more."""
-    rows = [r for r in view["rows"] if r["headline"] is not None and r[key]]
+def headline_against(view: LeaderboardView, x_of: Callable[[LeaderboardEntry], Number], xlabel: str,
+                     tick: Callable[[float], str]) -> Figure | None:
+    """Each model's base and tuned headline at its x (`x_of`: its size or cost), joined by an arrow,
+    named; a log x axis where the models span a decade or more."""
+    rows = [r for r in view.rows if r.headline is not None and x_of(r)]
     if not rows:
         return None
-    kind = rows[0]["headline"]["kind"]
+    kind = rows[0].headline.kind
     scale = 100 if kind == "rate" else 1
     figure, ax = _axes()
     for i, r in enumerate(rows):
-        x, base, tuned = r[key], scale * r["headline"]["base"], scale * r["headline"]["tuned"]
+        x, base, tuned = x_of(r), scale * r.headline.base, scale * r.headline.tuned
         ax.annotate("", xy=(x, tuned), xytext=(x, base), arrowprops={"arrowstyle": "->", "color": MUTED})
         ax.plot([x], [base], "o", color=BASE_COLOR, label="base" if i == 0 else None)
         ax.plot([x], [tuned], "o", color=TUNED_COLOR, label="tuned" if i == 0 else None)
-        ax.annotate(r["name"], (x, tuned), textcoords="offset points", xytext=(6, 4), fontsize=9)
-    xs = [r[key] for r in rows]
+        ax.annotate(r.name, (x, tuned), textcoords="offset points", xytext=(6, 4), fontsize=9)
+    xs = [x_of(r) for r in rows]
     if max(xs) >= 10 * min(xs):
         ax.set_xscale("log")
         xlabel += " (log scale)"
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: tick(v)))
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(view["headline"]["label"] + (" (%)" if scale == 100 else ""))
+    ax.set_ylabel(view.headline.label + (" (%)" if scale == 100 else ""))
     if scale == 100:
         ax.set_ylim(-2, 102)
     _legend_above(ax)
@@ -172,24 +183,24 @@ def _legend_above(ax) -> None:
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01), ncol=4, frameon=False, fontsize=9)
 
 
-def optimisation_history(search: dict) -> Figure | None:
+def optimisation_history(search: SearchSection) -> Figure | None:
     """Objective per trial (first objective), pruned trials at their last reported value, best so far."""
-    scored = [t for t in search["trials"] if t["value"] is not None and t["state"] in ("complete", "pruned")]
+    scored = [t for t in search.trials if t.value is not None and t.state in ("complete", "pruned")]
     if not scored:
         return None
     figure, ax = _axes()
     for state, marker, color in (("complete", "o", TUNED_COLOR), ("pruned", "x", MUTED)):
-        trials = [t for t in scored if t["state"] == state]
+        trials = [t for t in scored if t.state == state]
         if trials:
             label = state if state == "complete" else "pruned (last reported value)"
-            ax.plot([t["number"] for t in trials], [t["value"] for t in trials], marker, color=color, label=label, linestyle="none")
-    if not search["multi_objective"]:
-        complete = sorted((t for t in scored if t["state"] == "complete"), key=lambda t: t["number"])
-        better = min if search["directions"][0] == "minimize" else max
+            ax.plot([t.number for t in trials], [t.value for t in trials], marker, color=color, label=label, linestyle="none")
+    if not search.multi_objective:
+        complete = sorted((t for t in scored if t.state == "complete"), key=lambda t: t.number)
+        better = min if search.directions[0] == "minimize" else max
         best, line = None, []
         for t in complete:
-            best = t["value"] if best is None else better(best, t["value"])
-            line.append((t["number"], best))
+            best = t.value if best is None else better(best, t.value)
+            line.append((t.number, best))
         if line:
             ax.step(*zip(*line), where="post", color="#d62728", label="best so far")
     ax.set_xlabel("trial")
@@ -199,58 +210,58 @@ def optimisation_history(search: dict) -> Figure | None:
     return figure
 
 
-def param_importances(search: dict) -> Figure | None:
+def param_importances(search: SearchSection) -> Figure | None:
     """fANOVA importances from the study (empty for multi-objective or too few trials)."""
-    items = search["param_importances"]
+    items = search.param_importances
     if not items:
         return None
     figure, ax = _axes(height=1.0 + 0.45 * len(items))
-    ax.barh([i["name"] for i in items], [i["importance"] for i in items], color=TUNED_COLOR)
+    ax.barh([i.name for i in items], [i.importance for i in items], color=TUNED_COLOR)
     ax.invert_yaxis()
-    ax.set_xlabel(f"importance for {search['objectives'][0]}")
+    ax.set_xlabel(f"importance for {search.objectives[0]}")
     ax.set_xlim(0, 1)
     return figure
 
 
-def param_scatter(search: dict) -> Figure | None:
+def param_scatter(search: SearchSection) -> Figure | None:
     """Two searched parameters against each other (learning rate x LoRA rank where both are searched),
     coloured by objective; with one parameter, that parameter against the objective."""
-    names = _scatter_params(search["param_names"])
-    trials = [t for t in search["trials"] if all(n in t["params"] for n in names) and (len(names) > 1 or t["value"] is not None)]
+    names = _scatter_params(search.param_names)
+    trials = [t for t in search.trials if all(n in t.params for n in names) and (len(names) > 1 or t.value is not None)]
     if not names or not trials:
         return None
     figure, ax = _axes()
-    complete = [t for t in trials if t["state"] == "complete" and t["value"] is not None]
+    complete = [t for t in trials if t.state == "complete" and t.value is not None]
     other = [t for t in trials if t not in complete]
-    log = search["log_scale_params"]
-    x_all = _param_axis(ax, "x", names[0], [t["params"][names[0]] for t in trials], names[0] in log)
+    log = search.log_scale_params
+    x_all = _param_axis(ax, "x", names[0], [t.params[names[0]] for t in trials], names[0] in log)
     if len(names) > 1:
-        y_all = _param_axis(ax, "y", names[1], [t["params"][names[1]] for t in trials], names[1] in log)
+        y_all = _param_axis(ax, "y", names[1], [t.params[names[1]] for t in trials], names[1] in log)
     else:  # one parameter: against the objective (a pruned trial at its last reported value)
         ax.set_ylabel(_objective_label(search, 0))
-        y_all = [t["value"] for t in trials]
-    where = {t["number"]: (x, y) for t, x, y in zip(trials, x_all, y_all)}
+        y_all = [t.value for t in trials]
+    where = {t.number: (x, y) for t, x, y in zip(trials, x_all, y_all)}
     if other:
-        ax.scatter(*zip(*(where[t["number"]] for t in other)), marker="x", color=MUTED, label="pruned / failed")
+        ax.scatter(*zip(*(where[t.number] for t in other)), marker="x", color=MUTED, label="pruned / failed")
     if complete:
-        xy = zip(*(where[t["number"]] for t in complete))
-        points = ax.scatter(*xy, c=[t["value"] for t in complete], cmap="viridis", s=60, label="complete")
+        xy = zip(*(where[t.number] for t in complete))
+        points = ax.scatter(*xy, c=[t.value for t in complete], cmap="viridis", s=60, label="complete")
         figure.colorbar(points, ax=ax, label=_objective_label(search, 0))
-        best = [where[t["number"]] for t in complete if t["is_best"]]
+        best = [where[t.number] for t in complete if t.is_best]
         if best:
             ax.scatter(*zip(*best), s=220, facecolors="none", edgecolors="#d62728", linewidths=1.5, label="best")
     _legend_above(ax)
     return figure
 
 
-def pareto_front(search: dict) -> Figure | None:
+def pareto_front(search: SearchSection) -> Figure | None:
     """Both objectives of every complete trial; the non-dominated ones joined up."""
-    if not search["multi_objective"]:
+    if not search.multi_objective:
         return None
     points = [
-        (t["values"][0], t["values"][1], t["on_pareto_front"])
-        for t in search["trials"]
-        if t["state"] == "complete" and len(t["values"] or []) >= 2
+        (t.values[0], t.values[1], t.on_pareto_front)
+        for t in search.trials
+        if t.state == "complete" and len(t.values or []) >= 2
     ]
     if not points:
         return None
@@ -265,8 +276,8 @@ def pareto_front(search: dict) -> Figure | None:
     return figure
 
 
-def _objective_label(search: dict, i: int) -> str:
-    names, directions = search["objectives"], search["directions"]
+def _objective_label(search: SearchSection, i: int) -> str:
+    names, directions = search.objectives, search.directions
     if i >= len(names):
         return "objective"
     direction = directions[i] if i < len(directions) else ""

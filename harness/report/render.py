@@ -17,6 +17,7 @@ from harness import runs
 from harness.report import formatting
 from harness.report.content import flatten
 from harness.report.plots import Plot
+from harness.report.view import LeaderboardView, ReportView
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -26,21 +27,22 @@ def plot_path(plot: Plot) -> str:
     return f"{runs.PLOTS_DIR}/{plot.id}.png"
 
 
-def markdown(view: dict, plots: list[Plot], template: str = "report.md.j2") -> str:
+def markdown(view: ReportView | LeaderboardView, plots: list[Plot], template: str = "report.md.j2") -> str:
     return _environment(autoescape=False).get_template(template).render(
-        **view, plots=_by_section(plots, plot_path)
+        **dict(view), plots=_by_section(plots, plot_path)
     )
 
 
-def html_page(view: dict, plots: list[Plot], template: str = "report.html.j2") -> str:
+def html_page(view: ReportView | LeaderboardView, plots: list[Plot], template: str = "report.html.j2") -> str:
     """One self-contained page: CSS inline, images as base64 data URIs, no scripts or fonts to fetch."""
     return _environment(autoescape=True).get_template(template).render(
-        **view, plots=_by_section(plots, lambda p: "data:image/png;base64," + base64.b64encode(p.png).decode("ascii"))
+        **dict(view), plots=_by_section(plots, lambda p: "data:image/png;base64," + base64.b64encode(p.png).decode("ascii"))
     )
 
 
-def json_data(view: dict, plots: list[Plot]) -> dict:
-    return {**view, "plots": [{"id": p.id, "title": p.title, "section": p.section, "path": plot_path(p)} for p in plots]}
+def json_data(view: ReportView, plots: list[Plot]) -> dict:
+    """report.json: the view's fields (its documented keys) and where each figure lies."""
+    return {**view.model_dump(), "plots": [{"id": p.id, "title": p.title, "section": p.section, "path": plot_path(p)} for p in plots]}
 
 
 def _by_section(plots: list[Plot], src) -> dict[str, list[dict]]:
