@@ -58,7 +58,7 @@ def _run(args) -> int:
     if spec.model.sources:
         return _run_sweep(spec, args)
     run_dir = run(spec, Path(args.runs_dir) if args.runs_dir else None)
-    verdict = build_view(run_dir)["headline"]["verdict"]
+    verdict = build_view(run_dir).headline.verdict
     md, html, _ = (run_dir / name for name in runs.REPORT_FILES)
     print(f"verdict: {verdict}")
     print(f"report:  {html}\n         {md}")
@@ -82,7 +82,8 @@ def _search(args) -> int:
     from harness.pipeline import search_only
     from harness.spec import load_spec
 
-    study = search_only(load_spec(args.spec), Path(args.runs_dir) if args.runs_dir else None, args.trials, args.storage)
+    study = search_only(load_spec(args.spec), Path(args.runs_dir) if args.runs_dir else None, args.trials, args.storage,
+                        args.parallel)
     print(f"study {study.study_name} ({study.storage}): {', '.join(f'{n} {state}' for state, n in study.counts.items())}")
     for t in study.trials:
         print(f"  trial {t.number:>3} {t.state:<8} {t.params} -> {t.values}")
@@ -183,6 +184,12 @@ def _ask(args) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description="Declarative LLM fine-tuning: train, search, evaluate, report.")
     verbosity = argparse.ArgumentParser(add_help=False)
@@ -205,6 +212,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("spec")
         p.add_argument("--storage", help="Optuna storage URL, e.g. postgresql://user:pw@host/db (default: spec's)")
         p.add_argument("--trials", type=int, help="stop when the study holds this many finished trials")
+        p.add_argument("--parallel", type=_positive, help="trial workers on this machine, one per GPU (default: the spec's search.parallel)")
         p.add_argument("--runs-dir", help="where the search area lives (default: the spec's runs_dir)")
         p.set_defaults(func=_search)
 

@@ -72,7 +72,8 @@ def run(cmd: list[str], channel: events.EventChannel | None, cwd: Path) -> None:
     """Run the launcher to its end, relaying rank 0's events into `channel` (None: this machine does
     not hold rank 0). Raises LaunchFailed with the failing rank's cause."""
     with _relay_server() if channel is not None else contextlib.nullcontext() as server:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # unbuffered, so lines arrive as they happen; no progress bars, which draw over one line
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1"}
         if server is not None:
             env[EVENTS_ADDRESS_ENV] = "{}:{}".format(*server.getsockname())
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -151,14 +152,14 @@ def _stop(proc: subprocess.Popen) -> None:
 class _Output:
     """Reads the launcher's merged output on a thread: every line to the log, failures remembered."""
 
-    # torchrun's failure summary, e.g. "rank : 1 (local_rank: 1)" ... "traceback : Signal 9 (SIGKILL) received by PID 7"
-    _SUMMARY_RANK = re.compile(r"^\s*rank\s*:\s*(\d+)")
-    _SUMMARY_CAUSE = re.compile(r"^\s*(?:traceback|exitcode)\s*:\s*(.+)$")
+    # torchrun's failure summary names the first rank to fail after "Root Cause", e.g.
+    # "rank : 1 (local_rank: 1)", "exitcode : -9 (pid: 7)  (SIGKILL)", "traceback : Signal 9 (SIGKILL) received by PID 7"
+    _FIELD = re.compile(r"^\s*(rank|exitcode|traceback)\s*:\s*(.+)$")
+    _MARK = re.compile(re.escape(FAILED_MARK) + r" rank (\d+): (.*)$")
 
     def __init__(self, proc: subprocess.Popen):
-        self.worker_causes: list[str] = []
-        self.summary_rank: str | None = None
-        self.summary_cause: list[str] = []
+        self.worker_causes: dict[int, str] = {}  # rank -> its own last words, first failure per rank
+        self.root: dict[str, str] | None = None  # torchrun's root-cause fields, once its summary starts
         self.thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
         self.thread.start()
 
@@ -169,23 +170,29 @@ class _Output:
             if not line.strip():
                 continue
             _WORKER_LOG.info("%s", line)
-            if FAILED_MARK in line:
-                self.worker_causes.append(line.split(FAILED_MARK, 1)[1].strip())
-            elif (rank := self._SUMMARY_RANK.match(line)) and self.summary_rank is None:
-                self.summary_rank = rank.group(1)
-            elif (cause := self._SUMMARY_CAUSE.match(line)) and self.summary_rank is not None:
-                self.summary_cause.append(cause.group(1).strip())
+            if mark := self._MARK.search(line):
+                self.worker_causes.setdefault(int(mark.group(1)), mark.group(2))
+            elif "Root Cause" in line:
+                self.root = {}
+            elif self.root is not None and (field := self._FIELD.match(line)):
+                self.root.setdefault(field.group(1), field.group(2).strip())
 
     def join(self) -> None:
         self.thread.join(timeout=10)
 
     def cause(self) -> str | None:
-        """The first failing rank's own words, else torchrun's summary of how the rank ended."""
+        """The first rank to fail, in its own words where it said any, else as torchrun saw it end
+        (a killed rank says nothing). The other ranks' errors (a lost peer) are consequences."""
+        root_rank = int(self.root["rank"].split()[0]) if self.root and "rank" in self.root else None
+        if root_rank in self.worker_causes:
+            return f"rank {root_rank}: {self.worker_causes[root_rank]}"
+        if root_rank is not None:
+            assert self.root is not None
+            how = self.root.get("traceback") or self.root.get("exitcode") or "no cause given"
+            return f"rank {root_rank} ended: {how}"
         if self.worker_causes:
-            return self.worker_causes[0]
-        if self.summary_rank is not None:
-            told = "; ".join(c for c in self.summary_cause if c and c != "<N/A>")
-            return f"rank {self.summary_rank} ended: {told or 'no cause given'}"
+            rank, cause = next(iter(self.worker_causes.items()))
+            return f"rank {rank}: {cause}"
         return None
 
 

@@ -151,6 +151,8 @@ def run_job(job: TrainJob, events: EventSink) -> None:
     tokenizer = AutoTokenizer.from_pretrained(job.model_dir)
     recorder = _Recorder(job, tokenizer, events)
     params = _autotrain_params(job)
+    # the main process saves the adapter here; AutoTrain writes its README here on every process
+    (job.out_dir / ADAPTER_DIR).mkdir(exist_ok=True)
     with contextlib.chdir(job.out_dir), _hooked_autotrain(recorder, job.spec), _bridged_stack():
         from autotrain.trainers.clm import train_clm_sft
 
