@@ -14,7 +14,6 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from harness import metrics as registry
-from harness.evaluate.decoding import MODES as DECODING_MODES
 from harness.results import Sampling
 from harness.spec.compute import ComputeSpec
 from harness.spec.section import Section
@@ -252,7 +251,7 @@ class EvaluationSpec(Section):
     bootstrap_resamples: int = Field(2000, ge=100)
     breakdown: list[str] = Field(default_factory=lambda: ["category", "difficulty"])
     benchmarks: list[BenchmarkSpec] = Field(default_factory=list)
-    # Names from `harness.evaluate.decoding.MODES`: `greedy`; `constrained` (greedy held to one SELECT
+    # Names from `harness.evaluate.decoding.MODES`, checked by `harness validate` (the evaluate stage owns them): `greedy`; `constrained` (greedy held to one SELECT
     # over the example's own schema, needs `sql`); `self_consistency` (sampled candidates, the one most
     # of them agree with kept). Each mode evaluates base and tuned alike; the first carries the
     # headline and the verdict.
@@ -269,19 +268,8 @@ class EvaluationSpec(Section):
 
     @field_validator("decoding")
     @classmethod
-    def _known_modes_once(cls, v: list[str]) -> list[str]:
-        for name in v:
-            if name not in DECODING_MODES:
-                raise ValueError(f"unknown decoding mode '{name}'{registry.did_you_mean(name, list(DECODING_MODES))}")
+    def _modes_once(cls, v: list[str]) -> list[str]:
         return _no_repeats(v, "decoding modes")
-
-    @model_validator(mode="after")
-    def _modes_have_their_family(self):
-        for name in self.decoding:
-            mode = DECODING_MODES[name]
-            if mode.requires is not None and mode.requires not in self.metrics:
-                raise ValueError(f"decoding '{name}' {mode.requires_because}; add '{mode.requires}' to evaluation.metrics")
-        return self
 
     @field_validator("metrics", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from harness.evaluate.decoding.constrained import Constrained
 from harness.evaluate.decoding.greedy import Greedy
 from harness.evaluate.decoding.mode import DecodingMode
 from harness.evaluate.decoding.self_consistency import SelfConsistency
+from harness.metrics import did_you_mean
 
 if TYPE_CHECKING:
     from harness.data.records import Example
@@ -26,8 +27,15 @@ MODES: dict[str, DecodingMode] = {mode.name: mode for mode in (Greedy(), Constra
 
 
 def check_decodings(spec: EvaluationSpec, example_sets: list[list[Example]]) -> None:
-    """Every example a run will decode under a constrained mode has what its grammar needs
-    (e.g. a schema): checked before training, so a run cannot fail on it at the end."""
+    """Every mode `evaluation.decoding` names exists and has the metric family it needs, and every
+    example a run will decode under a constrained mode has what its grammar needs (e.g. a schema):
+    checked before training, so a run cannot fail on it at the end."""
+    for name in spec.decoding:
+        mode = MODES.get(name)
+        if mode is None:
+            raise UserError(f"evaluation.decoding: unknown decoding mode '{name}'{did_you_mean(name, list(MODES))}")
+        if mode.requires is not None and mode.requires not in spec.metrics:
+            raise UserError(f"evaluation.decoding: '{name}' {mode.requires_because}; add '{mode.requires}' to evaluation.metrics")
     for mode in spec.decoding:
         for examples in example_sets:
             _grammar_texts(mode, spec.evaluated(examples))
