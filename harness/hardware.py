@@ -8,11 +8,12 @@ fp32, so the spec refuses it up front instead of running a slow or failing job.
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.spec import ComputeSpec, TrainSpec
+from harness.spec import ComputeSpec, SearchSpec, TrainSpec
 
 # /proc/cpuinfo names of native bf16 arithmetic: x86 "flags" (AVX512-BF16, AMX-BF16), Arm "Features"
 BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
@@ -89,6 +90,37 @@ def check_compute(spec: ComputeSpec, machine: Machine) -> None:
                         "use ddp on CPU")
     if spec.strategy == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         raise UserError("compute.strategy: deepspeed needs the package 'deepspeed'; pip install deepspeed")
+
+
+def visible_gpus(machine: Machine) -> list[str]:
+    """The ids a process on this machine may put in CUDA_VISIBLE_DEVICES: those it was given, or all."""
+    given = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [part.strip() for part in given.split(",") if part.strip()] if given is not None else [str(i) for i in range(machine.gpus)]
+    return ids[:machine.gpus]
+
+
+def cpu_cores() -> list[int]:
+    """The cores this process may run on (a container's or taskset's share, not the whole machine)."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+
+
+def check_search_parallel(search: SearchSpec, compute: ComputeSpec, machine: Machine) -> None:
+    """Each search worker gets a GPU of its own, or on a CPU-only machine a core or more of its own.
+    More workers than cores is refused rather than warned about: they would share cores, each
+    slower than alone, and hold a model in memory each, for no more trials per hour."""
+    workers = search.parallel
+    if workers == 1:
+        return
+    if machine.cuda:
+        if workers > machine.gpus:
+            raise UserError(f"search.parallel: {workers} workers but this machine has {machine.gpus} GPU(s); "
+                            "each worker trains on a GPU of its own, so use at most one per GPU")
+        if isinstance(compute.processes, int) and compute.processes > 1:
+            raise UserError(f"search.parallel: {workers} workers each train on one GPU, so compute.processes "
+                            f"({compute.processes}) must be 1 or auto")
+    elif workers > len(cpu_cores()):
+        raise UserError(f"search.parallel: {workers} workers but this process may use {len(cpu_cores())} CPU core(s) "
+                        "and no GPU; use at most one worker per core")
 
 
 def check_dtype(dtype: str, machine: Machine) -> None:

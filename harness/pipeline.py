@@ -6,6 +6,7 @@ The CLI is a thin shell over `run`, `evaluate_run` and `report`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import shutil
 import time
@@ -97,13 +98,17 @@ def run(spec: Spec, runs_dir: Path | None = None, checked: Checked | None = None
     return run_dir
 
 
-def search_only(spec: Spec, runs_dir: Path | None = None, max_trials: int | None = None, storage: str | None = None) -> Search:
-    """`harness search` / `harness worker`: work on the spec's study without the final run; several
-    processes (on several machines, with a shared storage URL) may do this at once."""
+def search_only(spec: Spec, runs_dir: Path | None = None, max_trials: int | None = None, storage: str | None = None,
+                parallel: int | None = None) -> Search:
+    """`harness search` / `harness worker`: work on the spec's study without the final run, with
+    `search.parallel` workers on this machine (`parallel` overrides it, e.g. for a machine with
+    another number of GPUs); several processes (on several machines, with a shared storage URL)
+    may do this at once."""
     if spec.search is None:
         raise UserError("search: the spec has no search section")
-    if storage:  # a copy: the caller's spec stays as they wrote it
-        spec = spec.model_copy(update={"search": spec.search.model_copy(update={"storage": storage})})
+    overrides = {key: value for key, value in (("storage", storage), ("parallel", parallel)) if value is not None}
+    if overrides:  # a copy: the caller's spec stays as they wrote it
+        spec = spec.model_copy(update={"search": spec.search.model_copy(update=overrides)})
     splits = preflight(spec).splits
     model_dir = resolve_model(spec.model, spec.base_dir)
     area = runs.search_area(Path(runs_dir or spec.runs_dir).resolve(), spec.project)
@@ -112,11 +117,10 @@ def search_only(spec: Spec, runs_dir: Path | None = None, max_trials: int | None
 
 
 def validation_scorer(spec: Spec, model_dir: Path, splits):
-    """Evaluator metrics of a trial's adapter on the validation split, for metric objectives."""
-    def score(adapter_dir: Path) -> dict[str, float]:
-        return score_adapter(model_dir, adapter_dir, splits.valid, spec.prompt, spec.evaluation, spec.model.dtype)
-
-    return score
+    """Evaluator metrics of a trial's adapter on the validation split, for metric objectives; a
+    partial, not a closure, so it pickles into `search.parallel` worker processes."""
+    return functools.partial(score_adapter, model_dir, examples=splits.valid, prompt=spec.prompt,
+                             spec=spec.evaluation, dtype=spec.model.dtype)
 
 
 def evaluate_run(run_dir: Path) -> Path:

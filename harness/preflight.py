@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from harness.data import DataInfo, Example, Splits, load_benchmarks, load_splits
 from harness.errors import UserError
 from harness.evaluate.decoding import check_decodings
-from harness.hardware import check_compute, check_dtype, check_training, this_machine
+from harness.hardware import check_compute, check_dtype, check_search_parallel, check_training, this_machine
 from harness.models import check_model_source
 from harness.search import check_storage
 from harness.spec import Spec
@@ -40,6 +40,8 @@ def preflight(spec: Spec) -> Checked:
         check_dtype(model.dtype, machine)
         check_model_source(model, spec.base_dir)
     check_decodings(spec.evaluation, [splits.test, splits.valid, *splits.evaluation_only.values(), *benchmarks.values()])
-    if spec.search is not None and spec.search.enabled and spec.search.storage:
-        check_storage(spec.search.storage)
+    if spec.search is not None and spec.search.enabled:
+        check_search_parallel(spec.search, spec.compute, machine)
+        if spec.search.storage:
+            check_storage(spec.search.storage)
     return Checked(splits=splits, data_info=data_info, benchmarks=benchmarks)

@@ -2,8 +2,10 @@
 
 Each trial trains through the same `harness.train.train` as a plain run; validation losses
 stream into `trial.report` so the pruner can stop bad trials early. The study lives in a storage
-(SQLite in the project's run area by default, or a PostgreSQL/MySQL URL shared by workers on
-several machines); re-running the same spec resumes the same study.
+(a journal file in the project's search area by default, safe for the `search.parallel` workers of
+one machine; or a PostgreSQL/MySQL URL shared by workers on several machines); re-running the same
+spec resumes the same study. Each trial samples with its own seed, derived from `search.seed` and
+the trial's number, so neither a resumed run nor a second worker repeats earlier draws.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
-from harness import progress, runs
+from harness import parallel, progress, runs
 from harness.data import Splits
 from harness.errors import UserError
 from harness.events import EventChannel, Validated
@@ -37,10 +40,15 @@ from harness.trial_notes import TrialNotes
 
 log = logging.getLogger("harness")
 
-# adapter dir -> {metric name: value} on the validation split; injected by the pipeline so the
-# search never depends on the evaluator.
+# adapter dir -> {metric name: value} on the validation split;
+# injected by the pipeline so the search never depends on the evaluator; with `search.parallel` > 1
+# it travels to the worker processes, so it must pickle (a module-level function or a partial of one).
 ScoreFn = Callable[[Path], dict[str, float]]
 _HEARTBEAT_S = 10
+_POLL_S = 2.0  # how often a worker waiting for others' running trials looks at the study again
+JOURNAL = "optuna.journal"  # the default study file in a search area
+_LEGACY_SQLITE = "optuna.db"  # the default before the journal: an area that holds one keeps using it
+_BUDGET_MET = "not run: trials started before it already fill the budget"
 EDGE_FRACTION = 0.1  # a best value in the lowest or highest 10% of its (log-)range is "at the edge"
 # Optuna's records go through logging like every library's (the CLI decides where they show).
 optuna.logging.disable_default_handler()
@@ -67,14 +75,22 @@ def study_name(spec: Spec) -> str:
         "data": spec.data.model_dump(),
         "prompt": spec.prompt.model_dump(),
         "train": spec.train.model_dump(),
-        "search": s.model_dump(exclude={"trials", "timeout_minutes", "storage", "study_name"}),
+        "search": s.model_dump(exclude={"trials", "timeout_minutes", "storage", "study_name", "parallel"}),
     }
     digest = hashlib.sha256(json.dumps(essentials, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"{spec.project}-{digest}"
 
 
 def storage_url(spec: Spec, area: Path) -> str:
-    return spec.search.storage or f"sqlite:///{(area / 'optuna.db').resolve()}"
+    """`search.storage`, else the search area's study file: the journal, which several processes
+    on this machine share without a server, or the SQLite file of an area made before it (so its
+    studies still resume). A database URL, or a journal file's path."""
+    if spec.search.storage:
+        return spec.search.storage
+    legacy = area / _LEGACY_SQLITE
+    if legacy.is_file():
+        return f"sqlite:///{legacy.resolve()}"
+    return str((area / JOURNAL).resolve())
 
 
 def check_storage(url: str) -> None:
@@ -104,9 +120,12 @@ def check_storage(url: str) -> None:
         raise UserError(f"search.storage: cannot connect to {_mask(url)} ({reason}); start the server or fix the URL") from None
 
 
-def _connect(url: str, attempts: int = 5) -> RDBStorage:
+def _connect(url: str, attempts: int = 5) -> BaseStorage:
     """Workers starting together on an empty database race to create Optuna's tables; the loser
-    gets an integrity error and simply connects again once the winner is done."""
+    gets an integrity error and simply connects again once the winner is done. A journal file
+    has no heartbeat in Optuna 5.0: its interrupted trials are found by `_recover_orphans`."""
+    if "://" not in url:
+        return JournalStorage(JournalFileBackend(url))
     for attempt in range(attempts):
         try:
             with warnings.catch_warnings():
@@ -128,21 +147,68 @@ def _connect(url: str, attempts: int = 5) -> RDBStorage:
 
 
 def open_study(spec: Spec, area: Path) -> optuna.Study:
+    return _open_study(spec, area)[0]
+
+
+def _open_study(spec: Spec, area: Path) -> tuple[optuna.Study, BaseStorage]:
+    """The study, and the storage it was opened on (orphan recovery writes to it directly)."""
     s = spec.search
     area.mkdir(parents=True, exist_ok=True)
-    url = storage_url(spec, area)
-    storage = _connect(url)
-    shared = s.storage is not None and not url.startswith("sqlite")
-    seed = s.seed if not shared else (s.seed * 1_000_003 + os.getpid()) % 2**31  # workers must not mirror each other
-    sampler = optuna.samplers.TPESampler(seed=seed) if s.sampler == "tpe" else optuna.samplers.RandomSampler(seed=seed)
-    return optuna.create_study(
+    storage = _connect(storage_url(spec, area))
+    study = optuna.create_study(
         study_name=study_name(spec),
         storage=storage,
-        sampler=sampler,
+        sampler=TrialSeeded(_SAMPLERS[s.sampler], s.seed),
         pruner=_pruner(s, spec.train),
         directions=s.directions,
         load_if_exists=True,
     )
+    return study, storage
+
+
+_SAMPLERS = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
+
+
+def _trial_seed(seed: int, number: int) -> int:
+    """The sampler seed of trial `number`: the same in every process, different for every trial."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{number}".encode()).digest()[:4], "little")
+
+
+class TrialSeeded(optuna.samplers.BaseSampler):
+    """Samples each trial with a fresh sampler seeded from (`seed`, trial number).
+
+    Optuna's samplers take one seed for their lifetime, so every process that opened the study
+    with the same seed replayed the same draws: a resumed run repeated its first trials, and two
+    workers sampled the same parameters pairwise. Trial numbers are unique within a study, so
+    here no two trials share a seed, and the same history gives the same parameters again (TPE
+    reads the history from the study, not from the sampler). Only Optuna's public sampler
+    interface is used: the inner sampler is built with its public `seed` argument.
+    """
+
+    def __init__(self, make: Callable[..., optuna.samplers.BaseSampler], seed: int):
+        self._make, self._seed = make, seed
+        self._samplers: dict[int, optuna.samplers.BaseSampler] = {}  # trial number -> its sampler, while it runs
+
+    def _of(self, trial: optuna.trial.FrozenTrial) -> optuna.samplers.BaseSampler:
+        if trial.number not in self._samplers:
+            self._samplers[trial.number] = self._make(seed=_trial_seed(self._seed, trial.number))
+        return self._samplers[trial.number]
+
+    def infer_relative_search_space(self, study, trial):
+        return self._of(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._of(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._of(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial) -> None:
+        self._of(trial).before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._of(trial).after_trial(study, trial, state, values)
+        del self._samplers[trial.number]
 
 
 def run_trials(
@@ -154,32 +220,97 @@ def run_trials(
     max_trials: int | None = None,
 ) -> optuna.Study:
     """Work on the study until it holds `trials` finished trials (all workers together) or the
-    time budget runs out. Safe to run in several processes or machines at once."""
+    time budget runs out: here, or in `search.parallel` worker processes on this machine. Safe to
+    run in several processes or machines at once."""
     s = spec.search
-    study = open_study(spec, area)
-    _recover_orphans(study)
-    enqueue_spec_settings(study, spec)
+    study, storage = _open_study(spec, area)
+    _recover_orphans(study, storage)
+    enqueue_spec_settings(study, spec)  # before any worker starts: they must not race to queue it
     budget = max_trials if max_trials is not None else s.trials
-    objective = _Objective(spec, model_dir, splits, area, score_fn)
     if budget is not None and _finished_trials(study) >= budget:
         log.info("study %s already has %d finished trials: nothing to run", study.study_name, _finished_trials(study))
         progress.note(f"study {study.study_name} already has {_finished_trials(study)} finished trials: nothing to run")
         return study
+    if s.parallel == 1:
+        work(spec, model_dir, splits, area, score_fn, budget)
+        return study
+    shares = parallel.machine_shares(s.parallel)
+    progress.note(f"{len(shares)} search workers: {'; '.join(share.description for share in shares)}")
+    with progress.task("search", budget, "trials") as task:
+        parallel.run(work, (spec, model_dir, splits, area, score_fn, budget), shares, area / "logs",
+                     tick=lambda: task.update(_finished_trials(study)))
+        task.update(_finished_trials(study))
+    return study
+
+
+def work(spec: Spec, model_dir: Path, splits: Splits, area: Path, score_fn: ScoreFn | None, budget: int | None) -> None:
+    """One worker: trials, one at a time, while the study has room for one more within `budget`
+    (finished and running trials of all workers together) and time is left; it stops early when
+    the objective cannot be computed or its own trials keep failing."""
+    s = spec.search
+    study, storage = _open_study(spec, area)
+    objective = _Objective(spec, model_dir, splits, area, score_fn)
+    deadline = time.monotonic() + s.timeout_minutes * 60 if s.timeout_minutes else None
+    failures = _FailureLimit(max(5, 2 * (budget or 3)))
     with progress.task("search", budget, "trials") as task:
         task.update(_finished_trials(study))
-        callbacks = [_progress(budget, task), _stop_after_failures(max(5, 2 * (budget or 3)))]
-        if budget is not None:
-            callbacks.append(optuna.study.MaxTrialsCallback(budget, states=(TrialState.COMPLETE, TrialState.PRUNED)))
-        study.optimize(
-            objective,
-            timeout=s.timeout_minutes * 60 if s.timeout_minutes else None,
-            callbacks=callbacks,
-            catch=(Exception,),
-            gc_after_trial=True,
-        )
+        callbacks = [_progress(budget, task), failures]
+        while not (objective.fatal or failures.reached) and _room_for_a_trial(study, storage, budget, deadline):
+            study.optimize(_guarded(objective, budget), n_trials=1, callbacks=callbacks,
+                           catch=(Exception,), gc_after_trial=True)
     if objective.fatal:
         raise objective.fatal
-    return study
+
+
+def _room_for_a_trial(study: optuna.Study, storage: BaseStorage, budget: int | None, deadline: float | None) -> bool:
+    """Whether to start another trial. Finished trials alone undercount: a worker that started one
+    while the others' last trials ran overshot the budget. Finished and running ones together
+    overcount: a running trial may still fail (or belong to a dead worker). So a worker that finds
+    the budget taken only by counting running trials waits for them to end."""
+    while deadline is None or time.monotonic() < deadline:
+        _recover_orphans(study, storage)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # other machines' dead workers, once their heartbeat is stale
+        if budget is None:
+            return True
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+        finished = sum(t.state != TrialState.RUNNING for t in trials)
+        if finished >= budget:
+            return False
+        if len(trials) < budget:
+            return True
+        time.sleep(_POLL_S)
+    return False
+
+
+def _guarded(objective: _Objective, budget: int | None) -> Callable[[optuna.Trial], float | tuple[float, ...]]:
+    """The objective, plus two rules for a trial among several workers.
+
+    Workers that found room at the same moment may each have started a trial: of the running
+    trials, those numbered first take the budget's last places, and a trial left without one
+    ends at once, before it trains, with a fail reason that says so. A trial interrupted by
+    Ctrl-C (or by the parent, because another worker failed) is queued again, as a killed one
+    is, so a resumed study trains its parameters after all."""
+    def run(trial: optuna.Trial) -> float | tuple[float, ...]:
+        if budget is not None:
+            study = trial.study
+            ahead = sum(t.number < trial.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+            if _finished_trials(study) + ahead >= budget:
+                _note(trial, TrialNotes(fail_reason=_BUDGET_MET))
+                raise BudgetMet(_BUDGET_MET)
+        try:
+            return objective(trial)
+        except KeyboardInterrupt:
+            _note(trial, TrialNotes(fail_reason="interrupted"))
+            _RETRY(trial.study, next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number))
+            raise
+
+    return run
+
+
+class BudgetMet(Exception):
+    """Another worker's trials already fill the budget: this trial never trains."""
 
 
 def search(spec: Spec, model_dir: Path, splits: Splits, area: Path, score_fn: ScoreFn | None = None) -> SearchResult:
@@ -472,19 +603,25 @@ def _note(trial: optuna.Trial, notes: TrialNotes) -> None:
         trial.set_user_attr(key, value)
 
 
-def _recover_orphans(study: optuna.Study) -> None:
+def _recover_orphans(study: optuna.Study, storage: BaseStorage) -> None:
     """A trial left RUNNING by a killed process on this machine is failed and re-queued now; on
-    other machines Optuna's heartbeat does the same once the grace period passes."""
+    other machines Optuna's heartbeat does the same once the grace period passes (database
+    storages only). Several workers may find the same orphan: the first to fail it re-queues it."""
     host = socket.gethostname()
-    storage = study._storage
+    study_id = storage.get_study_id_from_name(study.study_name)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker_host, _, pid = (TrialNotes.from_attrs(t.user_attrs).worker or "").partition(":")
-        if worker_host == host and pid.isdigit() and not _alive(int(pid)):
+        if worker_host != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        try:
             for key, value in TrialNotes(fail_reason="worker process died mid-trial").as_attrs().items():
-                storage.set_trial_user_attr(t._trial_id, key, value)
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-            _RETRY(study, storage.get_trial(t._trial_id))
-            log.warning("trial %d was interrupted (worker %s died): marked failed and re-queued", t.number, pid)
+                storage.set_trial_user_attr(trial_id, key, value)
+            storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker failed it first, and re-queued it
+        _RETRY(study, storage.get_trial(trial_id))
+        log.warning("trial %d was interrupted (worker %s died): marked failed and re-queued", t.number, pid)
 
 
 def _alive(pid: int) -> bool:
@@ -501,19 +638,21 @@ def _finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
-def _stop_after_failures(limit: int):
+class _FailureLimit:
     """Failed trials don't count towards the budget, so a space where everything fails would
     otherwise never end: this worker gives up after `limit` failures of its own."""
-    failures = 0
 
-    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        nonlocal failures
-        failures += trial.state == TrialState.FAIL
-        if failures >= limit:
-            log.warning("stopping: %d trials failed in this worker", failures)
-            study.stop()
+    def __init__(self, limit: int):
+        self.limit, self.failures = limit, 0
 
-    return callback
+    @property
+    def reached(self) -> bool:
+        return self.failures >= self.limit
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.failures += trial.state == TrialState.FAIL
+        if self.reached:
+            log.warning("stopping: %d trials failed in this worker", self.failures)
 
 
 def _progress(budget: int | None, task: progress.Task):

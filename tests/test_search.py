@@ -1,4 +1,4 @@
-"""Optuna search on the tiny model: real trainings, real SQLite and PostgreSQL storages."""
+"""Optuna search on the tiny model: real trainings, real journal-file and PostgreSQL storages."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from harness.pipeline import run, search_only
 from harness.report.content import search_view
 from harness.results import load
 from harness.runs import search_area
-from harness.search import apply_params, enqueue_spec_settings, open_study, params_at_edge, summarize_study
+from harness.search import JOURNAL, apply_params, enqueue_spec_settings, open_study, params_at_edge, summarize_study
 from harness.spec import CategoricalParam, FloatParam, IntParam, TrainSpec, parse_spec
 from harness.trial_notes import TrialNotes
 from tests.conftest import tiny_spec_dict, write_spec
@@ -69,7 +69,7 @@ def test_failing_trial_is_recorded_and_the_study_goes_on(tmp_path):
 
 @pytest.mark.train
 def test_resume_after_sigkill_mid_trial_requeues_the_trial(tmp_path):
-    spec_dict = _spec_dict(trials=2, pruner="none", space={"lr": {"type": "float", "low": 1e-3, "high": 1e-2}})
+    spec_dict = _spec_dict(trials=3, pruner="none", space={"lr": {"type": "float", "low": 1e-3, "high": 1e-2}})
     spec_dict["train"]["max_steps"] = 400  # long enough to be killed mid-trial
     path = write_spec(tmp_path / "s.yaml", spec_dict)
     worker = subprocess.Popen([*HARNESS, "search", str(path), "--runs-dir", str(tmp_path)],
@@ -88,10 +88,12 @@ def test_resume_after_sigkill_mid_trial_requeues_the_trial(tmp_path):
     trials = {t.number: t for t in result.trials}
     assert trials[killed.number].state == "fail"
     assert trials[killed.number].fail_reason == "worker process died mid-trial"
-    retried = optuna.load_study(study_name=study.study_name, storage=f"sqlite:///{search_area(tmp_path, spec.project)}/optuna.db")
+    retried = open_study(spec, search_area(tmp_path, spec.project))
     retry = [t for t in retried.trials if t.system_attrs.get("failed_trial") == killed.number]
     assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE and retry[0].params == killed.params
-    assert result.counts["complete"] == 2
+    assert result.counts["complete"] == 3
+    sampled = [t.params["lr"] for t in retried.trials if t.number != retry[0].number]
+    assert len(sampled) == len(set(sampled)) == 3  # the resumed worker drew none of the killed one's values again
 
 
 @pytest.mark.skipif(not os.environ.get("HARNESS_TEST_PG_URL"),
@@ -162,7 +164,7 @@ def test_rerunning_the_same_spec_resumes_the_study(tmp_path):
 
 
 def _running_trial(spec, runs_dir):
-    path = search_area(runs_dir, spec.project) / "optuna.db"
+    path = search_area(runs_dir, spec.project) / JOURNAL
     if not path.exists():
         return None
     try:
@@ -311,7 +313,7 @@ def test_the_best_trial_is_the_lowest_loss_or_the_highest_score(tmp_path, object
     result = summarize_study(study, spec, tmp_path)
     assert (result.study.best_trial, result.study.best_values) == (best, [[0.7, 0.4, 0.9, 0.6][best]])
     assert result.best_train_spec.lr == [3e-2, 1e-5, 1e-3, 1e-4][best]
-    assert search_view(result.study, None, {})["spec_settings"]["sentence"] == sentence
+    assert search_view(result.study, None, {}).spec_settings.sentence == sentence
 
 
 @pytest.mark.parametrize(("objective", "values"), [("valid_loss", [0.4, 0.7]), ("valid_sql", [0.9, 0.6])])
@@ -319,8 +321,8 @@ def test_spec_settings_that_stay_best_are_not_called_improved(tmp_path, objectiv
     spec = parse_spec(_spec_dict(objective=objective))
     study = open_study(spec, tmp_path)
     _add_trials(study, [(TrialState.COMPLETE, 3e-2, values[0], 6, 6, True), (TrialState.COMPLETE, 1e-5, values[1], 6, 6, False)])
-    view = search_view(summarize_study(study, spec, tmp_path).study, None, {})["spec_settings"]
-    assert view["improved"] is False and view["sentence"].startswith("Search did not improve on your settings")
+    view = search_view(summarize_study(study, spec, tmp_path).study, None, {}).spec_settings
+    assert view.improved is False and view.sentence.startswith("Search did not improve on your settings")
 
 
 def test_compute_saved_counts_only_the_pruned_trials_unrun_steps(tmp_path):
@@ -333,7 +335,7 @@ def test_compute_saved_counts_only_the_pruned_trials_unrun_steps(tmp_path):
     assert (record.steps_run, record.steps_saved_by_pruning) == (8 + 2 + 4 + 6, 6 + 4)
     assert (record.tokens_run, record.train_seconds_run) == (100 * 20, 0.5 * 20)
     assert record.counts == {"complete": 2, "pruned": 2}
-    compute = search_view(record, None, {})["compute"]
+    compute = search_view(record, None, {}).compute
     assert "20 optimizer steps, 2,000 training tokens" in compute
     assert "Pruning saved 10 of 30 planned steps (33%)" in compute
 

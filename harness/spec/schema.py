@@ -339,7 +339,8 @@ class SearchSpec(Section):
         3, ge=2, description="asha/hyperband: 1 in this many trials goes on at each rung (min_resource x factor^k steps)"
     )
     seed: int = 0
-    storage: str | None = Field(None, description="optuna storage URL; default: SQLite in the run area")
+    storage: str | None = Field(None, description="optuna storage URL; default: a journal file in the search area")
+    parallel: int = Field(1, ge=1, description="trial workers at once on this machine, each on its own GPU or CPU cores")
     study_name: str | None = None
     trial_train: dict[str, Any] = Field(
         default_factory=dict, description="train overrides for trials (e.g. a smaller max_steps)"
