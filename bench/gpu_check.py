@@ -1,10 +1,16 @@
-"""GPU readiness: bf16 LoRA and int4 QLoRA train a few steps and evaluate, with MFU and peak memory.
+"""GPU readiness: bf16 LoRA and int4 QLoRA train a few steps and evaluate, with MFU and peak memory;
+with two or more GPUs, a few tiny search trials run sequentially and with `search.parallel`.
 
 For each mode the real path runs: `harness.train.train` (AutoTrain -> TRL, `mixed_precision: bf16`,
 `quantization: none` or `int4` through bitsandbytes), then the evaluator's base-vs-tuned generation
 and perplexity in bf16. MFU = 4·N·T and 6·N·T FLOPs per second of steady training (warm-up steps
 left out) over the bf16 matmul peak measured on this GPU in the same process; peak GPU memory is
 `torch.cuda.max_memory_allocated` over the training call.
+
+The parallel part: the same search (`--trials-per-gpu` trials per GPU, sampler random, pruner none,
+one process per training) runs once with `parallel: 1` and once with `parallel: <GPU count>`, each
+on a study of its own; it reports both wall times, whether the study finished exactly its budget
+and whether any parameters repeat. On one GPU it is skipped, saying so.
 
 Needs a CUDA GPU and `pip install -e ".[gpu]"` (bitsandbytes). Example, from the repo root:
     python -m bench.gpu_check --source builtin:gemma3-270m --json gpu.json
@@ -15,6 +21,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import common, machine
@@ -82,6 +89,64 @@ def run_mode(name: str, quantization: str, model_dir: Path, splits, prompt, args
     }
 
 
+@dataclass(frozen=True)
+class SearchRun:
+    workers: int
+    seconds: float
+    finished: int  # complete + pruned trials
+    budget: int
+    distinct_params: int
+    sampled: int  # trials with parameters
+
+
+def parallel_search_spec(source: str, project: str, trials: int, workers: int, steps: int) -> dict:
+    """A search of tiny trials on the built-in SQL set: what `harness run` would search, shrunk."""
+    return {
+        "project": project,
+        "model": {"source": source},
+        "data": {"source": "builtin:sql", "subset": 300, "split": {"valid": 8, "test": 8, "group_by": "group"}},
+        "train": {"max_steps": steps, "batch_size": 8, "block_size": 256, "mixed_precision": "bf16",
+                  "eval_every": steps, "eval_examples": 8},
+        "compute": {"processes": 1},  # each trial trains on one GPU, in parallel or not
+        "search": {"trials": trials, "parallel": workers, "sampler": "random", "pruner": "none",
+                   "space": {"lr": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True}}},
+    }
+
+
+def run_search(spec_dict: dict, runs_dir: Path) -> SearchRun:
+    from harness.pipeline import search_only
+    from harness.spec import parse_spec
+
+    started = time.perf_counter()
+    study = search_only(parse_spec(spec_dict), runs_dir)
+    seconds = time.perf_counter() - started
+    params = [tuple(sorted(t.params.items())) for t in study.trials if t.params]
+    return SearchRun(workers=spec_dict["search"]["parallel"], seconds=seconds,
+                     finished=study.counts.get("complete", 0) + study.counts.get("pruned", 0),
+                     budget=spec_dict["search"]["trials"], distinct_params=len(set(params)), sampled=len(params))
+
+
+def parallel_part(args, gpus: int, work: Path) -> tuple[str, list[SearchRun]]:
+    """(the report's section text, the runs): sequential first, then one worker per GPU."""
+    if gpus < 2:
+        reason = f"parallel search: skipped, {gpus} GPU visible (it needs 2 or more)"
+        common.progress(f"[gpu_check] {reason}")
+        return reason, []
+    trials = args.trials_per_gpu * gpus
+    runs = []
+    for workers in (1, gpus):
+        common.progress(f"[gpu_check] search, {trials} trials, parallel {workers} ...")
+        spec = parallel_search_spec(args.source, f"gpu-check-parallel-{workers}", trials, workers, args.search_steps)
+        runs.append(run_search(spec, work))
+    sequential = runs[0].seconds
+    body = common.table(
+        ["workers", "trials finished / budget", "distinct parameters / sampled", "wall s", "speed-up"],
+        [(r.workers, f"{r.finished} / {r.budget}", f"{r.distinct_params} / {r.sampled}", r.seconds, sequential / r.seconds)
+         for r in runs],
+    )
+    return body + f"\n\n{args.search_steps} steps per trial, one GPU per worker, model {args.source}.", runs
+
+
 def main() -> None:
     p = common.parser(__doc__.splitlines()[0], threads=False)
     p.add_argument("--source", default="builtin:gemma3-270m", help="model.source to train (any the harness accepts)")
@@ -90,6 +155,9 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--block", type=int, default=512)
     p.add_argument("--test", type=int, default=32, help="test questions evaluated per mode")
+    p.add_argument("--trials-per-gpu", type=int, default=2, help="parallel part: search trials per GPU")
+    p.add_argument("--search-steps", type=int, default=6, help="parallel part: optimizer steps per trial")
+    p.add_argument("--parallel-only", action="store_true", help="run the parallel search part alone")
     args = p.parse_args()
 
     import torch
@@ -109,11 +177,12 @@ def main() -> None:
     peak = bf16_matmul_peak()
     rows = []
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as work:
-        for name, quantization in MODES.items():
+        for name, quantization in {} if args.parallel_only else MODES.items():
             common.progress(f"[gpu_check] {name} ...")
             rows.append(run_mode(name, quantization, model_dir, splits, common.demo_prompt(), args, Path(work), n_params, peak))
+        parallel_body, search_runs = parallel_part(args, torch.cuda.device_count(), Path(work))
     body = common.table(
-        ["mode", "s/step", "train tok/s", "MFU 4NT", "MFU 6NT", "peak GPU GiB", "exec match base → tuned", "answer ppl base → tuned"],
+        ["mode", "s/step", "train tok/s", "MFU 4NT", "MFU 6NT", "peak GPU GiB", "exec suite base → tuned", "answer ppl base → tuned"],
         [
             (
                 r["mode"],
@@ -122,7 +191,7 @@ def main() -> None:
                 common.pct(r["mfu_4nt"]),
                 common.pct(r["mfu_6nt"]),
                 r["peak_gpu_memory_gib"],
-                f"{r['execution_match']['base']:.2f} → {r['execution_match']['tuned']:.2f}",
+                f"{r['execution_suite']['base']:.2f} → {r['execution_suite']['tuned']:.2f}",
                 f"{r['perplexity_answer']['base']:.2f} → {r['perplexity_answer']['tuned']:.2f}",
             )
             for r in rows
@@ -133,8 +202,10 @@ def main() -> None:
         f"{peak / 1e12:.1f} TFLOP/s (8192², measured here); batch {args.batch} × block {args.block}, "
         f"{args.steps} timed steps after {args.warmup}."
     )
-    common.emit(args, "GPU check (bf16 LoRA, int4 QLoRA)", machine.facts(), [("Results", body + "\n\n" + notes)],
-                {"peak_bf16_flops": peak, "base_params": n_params, "results": rows})
+    common.emit(args, "GPU check (bf16 LoRA, int4 QLoRA, parallel search)", machine.facts(),
+                [("Results", body + "\n\n" + notes), ("Parallel search", parallel_body)],
+                {"peak_bf16_flops": peak, "base_params": n_params, "results": rows,
+                 "parallel_search": [vars(r) for r in search_runs]})
 
 
 if __name__ == "__main__":
