@@ -65,6 +65,15 @@ def _run(args) -> int:
     return 0
 
 
+def _join(args) -> int:
+    from harness.pipeline import join_training
+    from harness.spec import load_spec
+
+    join_training(load_spec(args.spec), args.machine_rank)
+    print(f"machine {args.machine_rank}: training finished; machine 0 holds the run")
+    return 0
+
+
 def _run_sweep(spec, args) -> int:
     """Exit 1 when a model failed: the leaderboard holds its error, the others' rows still count."""
     from harness import sweep
@@ -205,6 +214,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("spec")
     p.add_argument("--runs-dir", help="where run directories go (default: the spec's runs_dir, 'runs')")
     p.set_defaults(func=_run)
+
+    p = sub.add_parser("join", help="train on this machine as one more machine of a run's training (compute.machines > 1)",
+                       parents=[verbosity])
+    p.add_argument("spec")
+    p.add_argument("--machine-rank", type=int, required=True, help="this machine's rank, 1 to compute.machines - 1")
+    p.set_defaults(func=_join)
 
     for name, text in (("search", "run (or resume) the spec's hyperparameter search only"),
                        ("worker", "join a shared study (--storage URL) as one more worker")):

@@ -9,6 +9,7 @@ import contextlib
 import functools
 import logging
 import shutil
+import tempfile
 import time
 import traceback
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from harness.report import write_reports
 from harness.results import Environment, EvalResults, Evaluation, ModelInfo, RunResults, ScoreResults, Search, Training
 from harness.search import load_trial_training, optimism_gap, run_trials, search, summarize_study
 from harness.spec import Spec, load_spec
-from harness.train import train
+from harness.train import join, train
 
 log = logging.getLogger("harness")
 
@@ -114,6 +115,20 @@ def search_only(spec: Spec, runs_dir: Path | None = None, max_trials: int | None
     area = runs.search_area(Path(runs_dir or spec.runs_dir).resolve(), spec.project)
     study = run_trials(spec, model_dir, splits, area, validation_scorer(spec, model_dir, splits), max_trials)
     return summarize_study(study, spec, area).study
+
+
+def join_training(spec: Spec, machine_rank: int) -> None:
+    """`harness join`: this machine's processes of the training that machine 0's `harness run` leads
+    (`compute.machines` > 1). Same spec, same data and split, so the same job; machine 0 writes the
+    adapter and the run directory, this machine only trains."""
+    if not 0 < machine_rank < spec.compute.machines:
+        raise UserError(f"--machine-rank: {machine_rank} is not one of machines 1 to {spec.compute.machines - 1} "
+                        "(compute.machines); machine 0 runs `harness run`")
+    compute = spec.compute.model_copy(update={"machine_rank": machine_rank})
+    splits = preflight(spec).splits
+    model_dir = resolve_model(spec.model, spec.base_dir)
+    with tempfile.TemporaryDirectory(prefix=f"harness-join-{machine_rank}-") as scratch:
+        join(model_dir, splits, spec.train, spec.prompt, Path(scratch), compute)
 
 
 def validation_scorer(spec: Spec, model_dir: Path, splits):
