@@ -23,9 +23,9 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
+from harness.data.schema import read_tables
 from harness.evaluate.sql.mutants import MUTANT_KINDS, each_node
 from harness.evaluate.sql.mutants import mutants as product_mutants
-from harness.evaluate.sql.schema import read_tables
 from harness.evaluate.sql.structure import structural_match
 
 REWRITE_KINDS = ("equal_to_in", "and_terms_reordered", "aliases", "column_order", "operands_swapped")

@@ -12,9 +12,10 @@ import pytest
 from harness.cli import main
 from harness.data import load_splits, schema_sources
 from harness.data.formats import to_examples
-from harness.data.schema import SchemaSources, find_schema
+from harness.data.schema import Column, SchemaSources, Table, find_schema
 from harness.errors import UserError
 from harness.evaluate.sql import SqlMetric
+from harness.evaluate.sql.grammar import tables_of
 from harness.results import load
 from harness.spec import DataSpec, SplitSpec
 from tests.conftest import tiny_spec_dict, write_spec
@@ -123,6 +124,26 @@ def test_a_row_with_a_database_keeps_it_and_gets_no_schema_text(concert_db):
     row = {"input": _LLAMA2_SQL_INPUT.format(question="q", schema=_SINGER), "output": "SELECT 1", "db_path": str(concert_db)}
     (ex,) = to_examples([row], DataSpec(source="x.jsonl"))
     assert "schema" not in ex.meta and schema_sources([ex]) == SchemaSources(real_database=1, schema_text=0, none=0)
+
+
+_QUOTED = """CREATE TABLE "order's lines" (id INTEGER PRIMARY KEY, "unit price" REAL)"""
+
+
+def test_a_table_name_with_a_quote_and_a_space_is_read_alike_by_the_prompt_and_the_sql_metric(tmp_path):
+    """One reader of a SQLite schema (`read_tables`): the question-sql prompt's table lines and the
+    execution metrics' tables come from it, from a database file and from CREATE TABLE text alike."""
+    db = tmp_path / "shop.sqlite"
+    conn = sqlite3.connect(db)
+    conn.executescript(f"""{_QUOTED}; INSERT INTO "order's lines" VALUES (1, 2.5);""")
+    conn.close()
+    row = {"question": "What do lines cost?", "sql": 'SELECT "unit price" FROM "order\'s lines"'}
+    spec = DataSpec(source="x.jsonl", format="question-sql")
+    (from_db,) = to_examples([{**row, "db_path": str(db)}], spec)
+    (from_text,) = to_examples([{**row, "schema": _QUOTED}], spec)
+    assert from_db.prompt == from_text.prompt == "Database schema:\norder's lines(id, unit price)\n\nQuestion: What do lines cost?"
+    expected = [Table("order's lines", (Column("id", "integer", False, 1), Column("unit price", "real", True, 0)))]
+    assert tables_of(db, None) == tables_of(None, _QUOTED) == expected
+    assert SqlMetric().score(row["sql"], from_db)["execution_match"] == 1.0
 
 
 def test_a_schema_column_that_does_not_build_is_one_line_naming_file_and_line(tmp_path):

@@ -17,12 +17,12 @@ from transformers import AutoTokenizer
 
 from harness.data.builtin_sql import load
 from harness.data.records import Example
+from harness.data.schema import Table
 from harness.errors import UserError
 from harness.evaluate.decoding import compile_grammars, decoding_grammars
 from harness.evaluate.generation import _grammar_vocabulary, generate, load_model
 from harness.evaluate.sql.grammar import SqlSchemaConstraint, sql_select_grammar, tables_of
 from harness.evaluate.sql.parse import parse
-from harness.evaluate.sql.schema import Table
 from harness.hardware import evaluation_dtype, this_machine
 from harness.models import resolve_model
 from harness.spec import ModelSpec

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.records import Example
-from harness.data.schema import create_table_statements, find_schema
+from harness.data.schema import create_table_statements, find_schema, read_tables
 from harness.errors import UserError
 from harness.spec import RowFormat
 
@@ -219,12 +219,7 @@ def _brief(row: dict) -> str:
     else:
         return ""
     try:
-        lines = []
-        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                     "AND name NOT LIKE 'sqlite_%' ORDER BY rowid"):
-            columns = [c[1] for c in conn.execute(f"PRAGMA table_info('{table}')")]
-            lines.append(f"{table}({', '.join(columns)})")
-        return "\n".join(lines)
+        return "\n".join(f"{t.name}({', '.join(c.name for c in t.columns)})" for t in read_tables(conn))
     except sqlite3.Error as exc:
         raise ValueError(f"cannot read the schema of {row['db_path']} ({exc})") from None
     finally:

@@ -1,5 +1,6 @@
-"""A row's schema for execution metrics: the CREATE TABLE statements found in its text, as a script
-SQLite builds, and a count per set of where its execution verdict will come from."""
+"""A row's schema: the CREATE TABLE statements found in its text, as a script SQLite builds; the
+tables and columns a database holds (`read_tables`, the one reader of a SQLite schema, for prompts
+and for the execution metrics alike); and a count per set of where its execution verdict will come from."""
 
 from __future__ import annotations
 
@@ -93,6 +94,50 @@ def _readings(statement: str) -> Iterator[str]:
             continue
         if len(rewritten) == 1:
             yield rewritten[0]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # integer | real | text | date | bool, from SQLite's type-affinity rules
+    nullable: bool
+    primary_key: int = 0  # position in the primary key (1, 2, ...), 0 when not part of it
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+
+
+def quote_identifier(name: str) -> str:
+    """`name` as a SQLite identifier, whatever quotes or spaces it holds."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def column_kind(declared_type: str) -> str:
+    """SQLite affinity of a declared type (datatype3.html §3.1), refined for dates and booleans."""
+    t = declared_type.upper()
+    if "INT" in t:
+        return "integer"
+    if any(s in t for s in ("CHAR", "CLOB", "TEXT")) or "BLOB" in t or not t:
+        return "text"
+    if any(s in t for s in ("REAL", "FLOA", "DOUB")):
+        return "real"
+    if "DATE" in t or "TIME" in t:
+        return "date"
+    return "bool" if "BOOL" in t else "real"  # NUMERIC, DECIMAL, ...
+
+
+def read_tables(conn: sqlite3.Connection) -> list[Table]:
+    """The user tables of a database with their columns' kinds, in creation order."""
+    query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
+    tables = []
+    for (name,) in conn.execute(query).fetchall():
+        info = conn.execute(f"PRAGMA table_info({quote_identifier(name)})").fetchall()  # cid, name, type, notnull, dflt, pk
+        columns = tuple(Column(r[1], column_kind(r[2] or ""), not (r[3] or r[5]), r[5]) for r in info)
+        tables.append(Table(name, columns))
+    return tables
 
 
 def deny_outside_access(action: int, arg1: str | None, arg2: str | None, _db: str | None, _src: str | None) -> int:

@@ -22,8 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.data.records import Example
+from harness.data.schema import Table, read_tables
 from harness.evaluate.constraints import Constraint
-from harness.evaluate.sql.schema import SchemaError, Table, read_tables, schema_tables
+from harness.evaluate.sql.schema import SchemaError, schema_tables
 
 _BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # SQLite keywords a bare name may not be (sqlite3 has no list of them; these are the ones a

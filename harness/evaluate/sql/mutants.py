@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from harness.evaluate.sql.schema import Column, Table
+from harness.data.schema import Column, Table
 
 MUTANT_KINDS = (
     "comparison_boundary",  # > <-> >=, < <-> <=

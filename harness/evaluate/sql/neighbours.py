@@ -33,16 +33,9 @@ from pathlib import Path
 
 from sqlglot import exp
 
+from harness.data.schema import Column, Table, quote_identifier, read_tables
 from harness.evaluate.sandbox import QueryResult, harden, run_on_connection
-from harness.evaluate.sql.schema import (
-    DATE,
-    Column,
-    Table,
-    extract_constants,
-    neighbour_values,
-    quote_identifier,
-    read_tables,
-)
+from harness.evaluate.sql.schema import DATE, extract_constants, neighbour_values
 
 N_NEIGHBOURS = 4
 _PERTURBATIONS = ((), ("drop",), ("duplicate",), ("drop", "duplicate"))  # by neighbour index, cycled

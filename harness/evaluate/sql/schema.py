@@ -1,7 +1,7 @@
 """A schema's tables and a gold query's constants: what every database built for judging starts from.
 
 `create_schema` applies dataset CREATE TABLE text in a fresh in-memory database (outside access
-denied); `read_tables` reads any database's tables and column kinds; `extract_constants` finds the
+denied) and reads its tables (`harness.data.schema.read_tables`); `extract_constants` finds the
 literals a gold compares columns with, which the generated suites (`testsuite.py`) and the
 neighbours of real databases (`neighbours.py`) plant, each with its own neighbour values.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from harness.data.schema import deny_outside_access
+from harness.data.schema import Table, deny_outside_access, read_tables
 from harness.evaluate.sql.parse import COMPARISONS
 
 _MAX_FILLED_WILDCARDS = 3  # a LIKE pattern with more `%` gets 2**3 fills, the rest stay empty
@@ -27,20 +27,6 @@ DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 class SchemaError(ValueError):
     """The schema text does not build in SQLite (or defines no table)."""
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    kind: str  # integer | real | text | date | bool, from SQLite's type-affinity rules
-    nullable: bool
-    primary_key: int = 0  # position in the primary key (1, 2, ...), 0 when not part of it
-
-
-@dataclass(frozen=True)
-class Table:
-    name: str
-    columns: tuple[Column, ...]
 
 
 @dataclass
@@ -127,24 +113,6 @@ def _string_neighbours(text: str) -> list[str]:
     return out
 
 
-def column_kind(declared_type: str) -> str:
-    """SQLite affinity of a declared type (datatype3.html §3.1), refined for dates and booleans."""
-    t = declared_type.upper()
-    if "INT" in t:
-        return "integer"
-    if any(s in t for s in ("CHAR", "CLOB", "TEXT")) or "BLOB" in t or not t:
-        return "text"
-    if any(s in t for s in ("REAL", "FLOA", "DOUB")):
-        return "real"
-    if "DATE" in t or "TIME" in t:
-        return "date"
-    return "bool" if "BOOL" in t else "real"  # NUMERIC, DECIMAL, ...
-
-
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def create_schema(schema: str) -> tuple[sqlite3.Connection, list[Table]]:
     """A fresh in-memory database with `schema` applied, and the tables it defines."""
     conn = sqlite3.connect(":memory:", isolation_level=None, cached_statements=0)
@@ -166,15 +134,4 @@ def schema_tables(schema: str) -> list[Table]:
     """The tables a CREATE TABLE script defines (raises SchemaError when it defines none)."""
     conn, tables = create_schema(schema)
     conn.close()
-    return tables
-
-
-def read_tables(conn: sqlite3.Connection) -> list[Table]:
-    """The user tables of a database with their columns' kinds, in creation order."""
-    query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    tables = []
-    for (name,) in conn.execute(query).fetchall():
-        info = conn.execute(f"PRAGMA table_info({quote_identifier(name)})").fetchall()  # cid, name, type, notnull, dflt, pk
-        columns = tuple(Column(r[1], column_kind(r[2] or ""), not (r[3] or r[5]), r[5]) for r in info)
-        tables.append(Table(name, columns))
     return tables

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from sqlglot import exp
 
+from harness.data.schema import Column, Table, quote_identifier
 from harness.evaluate.sandbox import QueryResult, harden, run_on_connection
 from harness.evaluate.sql.compare import has_top_level_order_by, results_match
 from harness.evaluate.sql.determined import result_is_determined
@@ -46,14 +47,7 @@ from harness.evaluate.sql.extract import split_statements
 from harness.evaluate.sql.mutants import mutants
 from harness.evaluate.sql.neighbours import ForeignKey, read_foreign_keys
 from harness.evaluate.sql.parse import parse_with_values
-from harness.evaluate.sql.schema import (
-    Column,
-    Table,
-    create_schema,
-    extract_constants,
-    neighbour_values,
-    quote_identifier,
-)
+from harness.evaluate.sql.schema import create_schema, extract_constants, neighbour_values
 from harness.runs import write_atomic
 
 VERSION = 1  # bump when generation or distillation changes: cached suites of another version are rebuilt
