@@ -7,6 +7,11 @@ and perplexity in bf16. MFU = 4·N·T and 6·N·T FLOPs per second of steady tra
 left out) over the bf16 matmul peak measured on this GPU in the same process; peak GPU memory is
 `torch.cuda.max_memory_allocated` over the training call.
 
+The multi-GPU part (two or more GPUs): the same LoRA training on 1 GPU, then DDP and FSDP over all
+GPUs through accelerate's launcher (`compute.processes`, `compute.strategy`), `--batch` per GPU;
+steady tokens/s and scaling efficiency (tokens/s over GPUs × the 1-GPU tokens/s), as
+`bench/train_scaling.py` measures them. On one GPU it is skipped, saying so.
+
 The parallel part: the same search (`--trials-per-gpu` trials per GPU, sampler random, pruner none,
 one process per training) runs once with `parallel: 1` and once with `parallel: <GPU count>`, each
 on a study of its own; it reports both wall times, whether the study finished exactly its budget
@@ -147,6 +152,23 @@ def parallel_part(args, gpus: int, work: Path) -> tuple[str, list[SearchRun]]:
     return body + f"\n\n{args.search_steps} steps per trial, one GPU per worker, model {args.source}.", runs
 
 
+def scaling_part(args, gpus: int, model_dir: Path, splits, work: Path) -> tuple[str, list]:
+    """(the report's section text, the runs): 1 GPU, then DDP and FSDP on every GPU."""
+    from bench.train_scaling import measure, table
+
+    if gpus < 2:
+        reason = f"multi-GPU training: skipped, {gpus} GPU visible (it needs 2 or more)"
+        common.progress(f"[gpu_check] {reason}")
+        return reason, []
+    runs = []
+    for strategy, processes in (("ddp", 1), ("ddp", gpus), ("fsdp", gpus)):
+        common.progress(f"[gpu_check] {strategy} on {processes} GPU(s) ...")
+        runs.append(measure(model_dir, splits, common.demo_prompt(), processes=processes, strategy=strategy,
+                            global_batch=args.batch * processes, block=args.block, steps=args.steps, warmup=args.warmup,
+                            precision="bf16", work=work))
+    return table(runs) + f"\n\n{args.batch} × block {args.block} per GPU, bf16, model {args.source}.", runs
+
+
 def main() -> None:
     p = common.parser(__doc__.splitlines()[0], threads=False)
     p.add_argument("--source", default="builtin:gemma3-270m", help="model.source to train (any the harness accepts)")
@@ -158,6 +180,7 @@ def main() -> None:
     p.add_argument("--trials-per-gpu", type=int, default=2, help="parallel part: search trials per GPU")
     p.add_argument("--search-steps", type=int, default=6, help="parallel part: optimizer steps per trial")
     p.add_argument("--parallel-only", action="store_true", help="run the parallel search part alone")
+    p.add_argument("--scaling-only", action="store_true", help="run the multi-GPU training part alone")
     args = p.parse_args()
 
     import torch
@@ -177,10 +200,14 @@ def main() -> None:
     peak = bf16_matmul_peak()
     rows = []
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as work:
-        for name, quantization in {} if args.parallel_only else MODES.items():
+        alone = args.parallel_only or args.scaling_only
+        for name, quantization in {} if alone else MODES.items():
             common.progress(f"[gpu_check] {name} ...")
             rows.append(run_mode(name, quantization, model_dir, splits, common.demo_prompt(), args, Path(work), n_params, peak))
-        parallel_body, search_runs = parallel_part(args, torch.cuda.device_count(), Path(work))
+        scaling_body, scaling_runs = ("skipped (--parallel-only)", []) if args.parallel_only else scaling_part(
+            args, torch.cuda.device_count(), model_dir, splits, Path(work))
+        parallel_body, search_runs = ("skipped (--scaling-only)", []) if args.scaling_only else parallel_part(
+            args, torch.cuda.device_count(), Path(work))
     body = common.table(
         ["mode", "s/step", "train tok/s", "MFU 4NT", "MFU 6NT", "peak GPU GiB", "exec suite base → tuned", "answer ppl base → tuned"],
         [
@@ -203,9 +230,10 @@ def main() -> None:
         f"{args.steps} timed steps after {args.warmup}."
     )
     common.emit(args, "GPU check (bf16 LoRA, int4 QLoRA, parallel search)", machine.facts(),
-                [("Results", body + "\n\n" + notes), ("Parallel search", parallel_body)],
+                [("Results", body + "\n\n" + notes), ("Multi-GPU training", scaling_body),
+                  ("Parallel search", parallel_body)],
                 {"peak_bf16_flops": peak, "base_params": n_params, "results": rows,
-                 "parallel_search": [vars(r) for r in search_runs]})
+                 "multi_gpu_training": [vars(r) for r in scaling_runs], "parallel_search": [vars(r) for r in search_runs]})
 
 
 if __name__ == "__main__":
