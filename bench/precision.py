@@ -33,7 +33,7 @@ def run(precision: str, spec, model_dir: Path, splits, work: Path) -> dict:
 
     from harness.data.prompts import render_prompt
     from harness.evaluate.generation import load_model
-    from harness.scoring import mean_loss, score_answers
+    from harness.likelihood import example_nll, mean_loss
     from harness.train import train
 
     settings = spec.train.model_copy(update={"mixed_precision": precision})
@@ -45,7 +45,7 @@ def run(precision: str, spec, model_dir: Path, splits, work: Path) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     inputs = [render_prompt(tokenizer, spec.prompt, ex.prompt) for ex in splits.valid]
     answers = [ex.answer + tokenizer.eos_token for ex in splits.valid]
-    valid = mean_loss([s.answer for s in score_answers(model, tokenizer, inputs, answers)])
+    valid = mean_loss([s.answer for s in example_nll(model, tokenizer, inputs, answers)])
     del model
     gc.collect()
     return {

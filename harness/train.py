@@ -46,9 +46,9 @@ from harness.events import (
     Validated,
 )
 from harness.hardware import Machine, check_compute, check_training, this_machine, training_precision
+from harness.likelihood import example_nll, mean_loss
 from harness.results import LossPoint, TrainerLog, Training
 from harness.runs import ADAPTER_DIR
-from harness.scoring import mean_loss, score_answers
 from harness.spec import ComputeSpec, PromptSpec, TrainSpec
 
 _AUTOTRAIN_LOG = logging.getLogger("autotrain")  # AutoTrain's loguru records and prints, re-logged
@@ -441,14 +441,14 @@ def _validation_loss(model, tokenizer, inputs: list[str], answers: list[str]) ->
     world-th example, padded to equal shares (a sharded model needs the same passes on all)."""
     rank, world = _world()
     if world == 1:
-        return mean_loss([s.answer for s in score_answers(model, tokenizer, inputs, answers, whole_sequence=False)])
+        return mean_loss([s.answer for s in example_nll(model, tokenizer, inputs, answers, whole_sequence=False)])
     import torch
     from accelerate import PartialState
     from accelerate.utils import reduce
 
     mine = list(range(rank, len(inputs), world))
     padded = mine + [0] * (-(-len(inputs) // world) - len(mine))
-    scores = score_answers(model, tokenizer, [inputs[i] for i in padded], [answers[i] for i in padded], whole_sequence=False)
+    scores = example_nll(model, tokenizer, [inputs[i] for i in padded], [answers[i] for i in padded], whole_sequence=False)
     kept = [s.answer for s in scores[: len(mine)]]
     totals = torch.tensor([sum(s.nll for s in kept), sum(s.tokens for s in kept)], dtype=torch.float64,
                           device=PartialState().device)

@@ -19,9 +19,9 @@ from harness.evaluate.decoding import MODES, decoding_grammars
 from harness.evaluate.generation import generate, load_model, measure_latency, measure_latency_pair
 from harness.evaluate.scorer import AnswerIsFinal, Scorer, answer_key, judged_by
 from harness.evaluate.scorers import stop_rule
+from harness.likelihood import example_nll
 from harness.metrics import Family
 from harness.results import ExecutionBasis, QueryTiming, Vote
-from harness.scoring import score_answers
 from harness.spec import EvaluationSpec, PromptSpec
 
 log = logging.getLogger("harness")
@@ -87,7 +87,7 @@ def run_model(
     if score_gold and Family.PERPLEXITY in spec.metrics:
         log.info("%s: scoring gold answers (perplexity)", label)
         answers = [ex.answer + tokenizer.eos_token for ex in examples]
-        scored = score_answers(model, tokenizer, inputs, answers, batch_size=spec.batch_size)
+        scored = example_nll(model, tokenizer, inputs, answers, batch_size=spec.batch_size)
         answer_nll = [(s.answer.nll, s.answer.tokens) for s in scored]
         sequence_nll = [(s.sequence.nll, s.sequence.tokens) for s in scored]
     latency = []

@@ -1,4 +1,5 @@
-"""Token log-likelihood of answers given prompts.
+"""Token log-likelihood of gold answers given prompts (the model's probability of the known answer;
+`harness score` judges answer text instead).
 
 Shared by training (validation loss for pruning) and evaluation (perplexity), so the number
 Optuna optimises is the same quantity the report shows.
@@ -20,7 +21,7 @@ class TokenNll:
 
 
 @dataclass(frozen=True)
-class Scored:
+class ExampleNll:
     """One example scored in one forward pass: the answer tokens alone, and the whole sequence
     (prompt included, minus the first token) — the two perplexities the report shows. `sequence`
     is None where only answers were asked for."""
@@ -30,8 +31,8 @@ class Scored:
 
 
 @torch.no_grad()
-def score_answers(model, tokenizer, inputs: list[str], answers: list[str], *, batch_size: int = 8,
-                  whole_sequence: bool = True) -> list[Scored]:
+def example_nll(model, tokenizer, inputs: list[str], answers: list[str], *, batch_size: int = 8,
+                whole_sequence: bool = True) -> list[ExampleNll]:
     """NLL of each `answer` after its rendered `input`, and of the whole sequence, in input order.
 
     Sequences are batched by length, so a batch pads its rows to about their own length rather
@@ -44,7 +45,7 @@ def score_answers(model, tokenizer, inputs: list[str], answers: list[str], *, ba
     prompts = [tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in inputs]
     sequences = [p + tokenizer(answer, add_special_tokens=False)["input_ids"] for p, answer in zip(prompts, answers)]
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-    results: list[Scored | None] = [None] * len(sequences)
+    results: list[ExampleNll | None] = [None] * len(sequences)
     try:
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
@@ -62,8 +63,8 @@ def score_answers(model, tokenizer, inputs: list[str], answers: list[str], *, ba
             targets = input_ids[:, first + 1 :]
             nll = -torch.log_softmax(logits, dim=-1, dtype=torch.float32).gather(-1, targets[..., None]).squeeze(-1)
             for i, row, length, p_len in zip(batch, nll, attention.sum(1).tolist(), prompt_lengths):
-                results[i] = Scored(answer=_summed(row[p_len - 1 - first : length - 1 - first]),
-                                    sequence=_summed(row[: length - 1]) if whole_sequence else None)
+                results[i] = ExampleNll(answer=_summed(row[p_len - 1 - first : length - 1 - first]),
+                                        sequence=_summed(row[: length - 1]) if whole_sequence else None)
     finally:
         model.train(was_training)
     return results

@@ -7,8 +7,8 @@ import math
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from harness.likelihood import example_nll, mean_loss
 from harness.models import resolve_model
-from harness.scoring import mean_loss, score_answers
 from harness.spec import ModelSpec
 
 
@@ -18,7 +18,7 @@ def test_scores_match_huggingface_loss_with_masked_labels():
     # longest first: batched by length, the scores must still come back in input order
     prompts = ["A much longer prompt about the table t and its columns:", "Count rows of t:", "Columns of t:"]
     answers = [" SELECT a FROM t;", " SELECT 1;", " SELECT a, b FROM t WHERE a > 1;"]
-    scored = score_answers(model, tokenizer, prompts, answers, batch_size=2)  # padded batches
+    scored = example_nll(model, tokenizer, prompts, answers, batch_size=2)  # padded batches
     for (prompt, answer), s in zip(zip(prompts, answers), scored):
         p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         ids = torch.tensor([p + tokenizer(answer, add_special_tokens=False)["input_ids"]])
@@ -34,7 +34,7 @@ def test_scores_match_huggingface_loss_with_masked_labels():
     assert math.isclose(mean_loss([s.answer for s in scored]), weighted)
 
     # answers alone (validation): the head runs from each batch's first answer position, same numbers
-    answers_only = score_answers(model, tokenizer, prompts, answers, batch_size=2, whole_sequence=False)
+    answers_only = example_nll(model, tokenizer, prompts, answers, batch_size=2, whole_sequence=False)
     assert all(s.sequence is None for s in answers_only)
     for alone, both in zip(answers_only, scored):
         assert alone.answer.tokens == both.answer.tokens
