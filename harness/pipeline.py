@@ -153,8 +153,8 @@ def evaluate_adapter(spec: Spec, adapter_dir: Path, out_dir: Path) -> Path:
     evaluation_sets = {**splits.evaluation_only, **load_benchmarks(spec.evaluation.benchmarks, spec.base_dir)}
     out_dir.mkdir(parents=True, exist_ok=True)
     evaluation = evaluate_pair(model_dir, adapter_dir, splits.test, spec.prompt, spec.evaluation, spec.model.dtype)
-    benchmarks = _evaluate_sets(spec, model_dir, adapter_dir, evaluation_sets)
-    record = EvalResults(project=spec.project, adapter_dir=adapter_dir, evaluation=evaluation, benchmarks=benchmarks)
+    record = EvalResults(project=spec.project, adapter_dir=adapter_dir, evaluation=evaluation,
+                         evaluation_sets=_evaluate_sets(spec, model_dir, adapter_dir, evaluation_sets))
     return results.write(out_dir / runs.EVAL, record)
 
 

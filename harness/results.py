@@ -18,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from harness import runs
 from harness.errors import UserError
 
-# 1: unversioned; 2: verdicts not anchored on the headline metric; 3: `evaluation_sets` called `benchmarks`
-SCHEMA_VERSION = 4
-READABLE_VERSIONS = (3, SCHEMA_VERSION)  # older ones read as today's shape (`_File._upgrade`)
+# 1: unversioned; 2: verdicts not anchored on the headline metric; 3: `evaluation_sets` called `benchmarks`;
+# 4: EvalResults' `evaluation_sets` still called `benchmarks`
+SCHEMA_VERSION = 5
+READABLE_VERSIONS = (3, 4, SCHEMA_VERSION)  # older ones read as today's shape (`_File._upgrade`)
 
 
 class _Record(BaseModel):
@@ -30,13 +31,14 @@ class _Record(BaseModel):
 class _File(_Record):
     """The record a JSON file holds: versioned, and read from an older version in today's shape."""
 
-    schema_version: Literal[4] = SCHEMA_VERSION
+    schema_version: Literal[5] = SCHEMA_VERSION
 
     @model_validator(mode="before")
     @classmethod
     def _upgrade(cls, data: Any) -> Any:
-        """Version 3 named the evaluation-only sets `benchmarks` (they hold the hold-out sets too)."""
-        if isinstance(data, dict) and data.get("schema_version") == 3:
+        """Versions 3 and 4 named the evaluation-only sets `benchmarks` (they hold the hold-out sets
+        too): version 3 in every record, version 4 in EvalResults."""
+        if isinstance(data, dict) and data.get("schema_version") in (3, 4):
             data = {**data, "schema_version": SCHEMA_VERSION}
             if "evaluation_sets" in cls.model_fields and "benchmarks" in data:
                 data["evaluation_sets"] = data.pop("benchmarks")
@@ -398,8 +400,9 @@ class EvalResults(_File):
 
     project: str
     adapter_dir: Path
-    evaluation: Evaluation
-    benchmarks: dict[str, Evaluation] = Field(default_factory=dict)
+    evaluation: Evaluation  # the test split
+    # evaluation-only sets (data.split.holdout, evaluation.benchmarks) by name, judged like the test split
+    evaluation_sets: dict[str, Evaluation] = Field(default_factory=dict)
 
 
 class ScoreInterval(_Record):

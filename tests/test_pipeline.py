@@ -38,7 +38,7 @@ def test_run_then_eval_and_report_from_the_run_directory(tmp_path, monkeypatch, 
     out = tmp_path / "pair"
     assert main(["eval", "--spec", str(spec_path), "--adapter", str(run_dir / "adapter"), "--out", str(out)]) == 0
     pair = load_eval(out / runs.EVAL)
-    assert pair.evaluation.n == 8 and pair.benchmarks["later-rows"].n == 5
+    assert pair.evaluation.n == 8 and pair.evaluation_sets["later-rows"].n == 5
 
     (run_dir / "report.md").unlink()
     assert main(["report", str(run_dir)]) == 0

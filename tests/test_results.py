@@ -34,7 +34,24 @@ def test_a_version_3_file_reads_its_benchmarks_as_evaluation_sets(tmp_path):
     old = {**demo_results(), "schema_version": 3, "benchmarks": {"unseen": demo_evaluation()}}
     (tmp_path / "results.json").write_text(json.dumps(old))
     record = results.load(tmp_path)
-    assert record.schema_version == SCHEMA_VERSION == 4 and list(record.evaluation_sets) == ["unseen"]
+    assert record.schema_version == SCHEMA_VERSION == 5 and list(record.evaluation_sets) == ["unseen"]
     assert record.evaluation_sets["unseen"].n == 200
     assert "benchmarks" not in record.model_dump() and record.model_dump()["schema_version"] == SCHEMA_VERSION
     assert main(["report", str(tmp_path)]) == 0 and "## How far the gain travels" in (tmp_path / "report.md").read_text()
+
+
+def test_a_version_4_eval_file_reads_its_benchmarks_as_evaluation_sets_and_a_version_4_run_is_unchanged(tmp_path):
+    """Version 4 renamed the field in RunResults only; EvalResults followed in version 5."""
+    from harness import results
+    from tests.report_fixtures import demo_evaluation, demo_results
+
+    old_eval = {"schema_version": 4, "project": "p", "adapter_dir": str(tmp_path / "adapter"),
+                "evaluation": demo_evaluation(), "benchmarks": {"unseen": demo_evaluation()}}
+    (tmp_path / "eval.json").write_text(json.dumps(old_eval))
+    record = results.load_eval(tmp_path / "eval.json")
+    assert record.schema_version == SCHEMA_VERSION and list(record.evaluation_sets) == ["unseen"]
+    assert "benchmarks" not in record.model_dump()
+
+    old_run = {**demo_results(), "schema_version": 4, "evaluation_sets": {"unseen": demo_evaluation()}}
+    (tmp_path / "results.json").write_text(json.dumps(old_run))
+    assert list(results.load(tmp_path).evaluation_sets) == ["unseen"]
