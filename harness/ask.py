@@ -162,9 +162,9 @@ class _LoadedModel:
 
 
 def check_decoding(decoding: str, database: Database | None) -> None:
-    """A constrained answer is held to a schema's names, so it needs one."""
-    if decoding == "constrained" and database is None:
-        raise UserError("--decoding constrained holds the SQL to a schema's tables and columns; give --db or --schema")
+    """A mode with a constraint (the registry says which) holds the SQL to a schema's names, so it needs one."""
+    if database is None and MODES[decoding].constraint() is not None:
+        raise UserError(f"--decoding {decoding} holds the SQL to a schema's tables and columns; give --db or --schema")
 
 
 class Asker:

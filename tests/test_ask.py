@@ -20,6 +20,8 @@ from harness.cli import main
 from harness.data import load_splits
 from harness.data.formats import prompt_for, to_examples
 from harness.errors import UserError
+from harness.evaluate.decoding import MODES
+from harness.evaluate.decoding.mode import DecodingMode
 from harness.pipeline import run
 from harness.results import ExampleRow, load
 from harness.spec import DataSpec, load_spec
@@ -90,6 +92,25 @@ def test_constrained_answers_are_the_ones_the_run_recorded(recorded, asker_for):
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_mode_with_a_constraint_needs_a_database_or_schema_as_the_registry_says(monkeypatch, concert_db):
+    """`check_decoding` asks the decoding-mode registry, not the mode's name: a new mode holding
+    answers to a schema needs one too, and a mode without a constraint never does."""
+    ask.check_decoding("greedy", None)
+    ask.check_decoding("constrained", ask.Database(path=concert_db))
+    with pytest.raises(UserError, match="--decoding constrained holds the SQL to a schema's tables and columns; give --db or --schema"):
+        ask.check_decoding("constrained", None)
+
+    class Fenced(DecodingMode):
+        name = "fenced"
+
+        def constraint(self):
+            return MODES["constrained"].constraint()
+
+    monkeypatch.setitem(MODES, Fenced.name, Fenced())
+    with pytest.raises(UserError, match="--decoding fenced holds the SQL to a schema's tables and columns"):
+        ask.check_decoding("fenced", None)
 
 
 def test_sql_runs_read_only_and_a_destructive_answer_leaves_the_file_byte_identical(concert_db, tmp_path):
