@@ -21,7 +21,7 @@ from harness.errors import UserError
 from harness.evaluate import answers
 from harness.evaluate.objective import score_adapter
 from harness.evaluate.pair import evaluate_pair
-from harness.evaluate.scorers import build_metrics
+from harness.evaluate.scorers import TEXT_FAMILIES, build_metrics
 from harness.models import describe_model, resolve_model
 from harness.preflight import Checked, preflight
 from harness.report import write_reports
@@ -172,10 +172,10 @@ def score_answers_file(spec: Spec, answers_file: Path, out_dir: Path) -> tuple[P
     """`harness score`: answers from elsewhere, scored on the examples a run of `spec` evaluates
     (same split, hold-out, benchmarks and limit) with its text metrics; writes `out_dir/score.json`.
     Every input is checked before anything is written."""
-    families = [f for f in spec.evaluation.metrics if f in answers.TEXT_FAMILIES]
+    families = [f for f in spec.evaluation.metrics if f in TEXT_FAMILIES]
     if not families:
         raise UserError(f"evaluation.metrics: {', '.join(spec.evaluation.metrics)} has no family that scores "
-                        f"answer text; add one of {', '.join(answers.TEXT_FAMILIES)} to score answers")
+                        f"answer text; add one of {', '.join(TEXT_FAMILIES)} to score answers")
     splits, _ = load_splits(spec.data, spec.base_dir)
     benchmarks = load_benchmarks(spec.evaluation.benchmarks, spec.base_dir)
     named = {"test": (splits.test, spec.data.question_column)}  # the spec keeps set names unique

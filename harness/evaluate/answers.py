@@ -18,7 +18,6 @@ from harness.data import sources
 from harness.data.records import Example
 from harness.errors import UserError
 from harness.evaluate.scorer import Scorer, judged_by
-from harness.evaluate.scorers import TEXT_FAMILIES as TEXT_FAMILIES
 from harness.evaluate.stats import CONFIDENCE, estimate
 from harness.results import (
     ExecutionBasis,
