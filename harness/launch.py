@@ -14,7 +14,6 @@ This module knows processes and sockets, not AutoTrain (that is harness/train.py
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
@@ -24,7 +23,10 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import BaseModel
 
 from harness import events
 from harness.spec import ComputeSpec
@@ -34,6 +36,12 @@ _WORKER_LOG = logging.getLogger("harness.worker")
 EVENTS_ADDRESS_ENV = "HARNESS_EVENTS"  # host:port of the harness's event relay, set for machine 0 only
 FAILED_MARK = "HARNESS_WORKER_FAILED"  # a worker's last line when it fails: the mark, its rank, the cause
 _STOP_GRACE_S = 10  # after Ctrl-C, how long the ranks get to stop before they are killed
+
+
+class _Reply(BaseModel):
+    """The harness's answer to each relayed event: the stop request, if a subscriber made one."""
+
+    stop: str | None
 
 
 class LaunchFailed(RuntimeError):
@@ -115,7 +123,7 @@ def _relay(server: socket.socket, proc: subprocess.Popen, channel: events.EventC
         conn.settimeout(0.5)
         for line in _lines(conn, proc):
             channel.emit(events.from_json(line))
-            conn.sendall(json.dumps({"stop": channel.stop_reason}).encode() + b"\n")
+            conn.sendall(_Reply(stop=channel.stop_reason).model_dump_json().encode() + b"\n")
 
 
 def _lines(conn: socket.socket, proc: subprocess.Popen) -> Iterator[bytes]:
@@ -149,17 +157,27 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+@dataclass
+class _RootCause:
+    """What torchrun's failure summary says of the first rank to fail."""
+
+    rank: int | None = None
+    exitcode: str | None = None
+    traceback: str | None = None
+
+
 class _Output:
     """Reads the launcher's merged output on a thread: every line to the log, failures remembered."""
 
     # torchrun's failure summary names the first rank to fail after "Root Cause", e.g.
     # "rank : 1 (local_rank: 1)", "exitcode : -9 (pid: 7)  (SIGKILL)", "traceback : Signal 9 (SIGKILL) received by PID 7"
-    _FIELD = re.compile(r"^\s*(rank|exitcode|traceback)\s*:\s*(.+)$")
+    _RANK = re.compile(r"^\s*rank\s*:\s*(\d+)")
+    _HOW = re.compile(r"^\s*(exitcode|traceback)\s*:\s*(.+)$")
     _MARK = re.compile(re.escape(FAILED_MARK) + r" rank (\d+): (.*)$")
 
     def __init__(self, proc: subprocess.Popen):
         self.worker_causes: dict[int, str] = {}  # rank -> its own last words, first failure per rank
-        self.root: dict[str, str] | None = None  # torchrun's root-cause fields, once its summary starts
+        self.root: _RootCause | None = None  # once torchrun's summary reaches its root cause
         self.thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
         self.thread.start()
 
@@ -173,9 +191,12 @@ class _Output:
             if mark := self._MARK.search(line):
                 self.worker_causes.setdefault(int(mark.group(1)), mark.group(2))
             elif "Root Cause" in line:
-                self.root = {}
-            elif self.root is not None and (field := self._FIELD.match(line)):
-                self.root.setdefault(field.group(1), field.group(2).strip())
+                self.root = _RootCause()
+            elif self.root is not None:
+                if (rank := self._RANK.match(line)) and self.root.rank is None:
+                    self.root.rank = int(rank.group(1))
+                elif (how := self._HOW.match(line)) and getattr(self.root, how.group(1)) is None:
+                    setattr(self.root, how.group(1), how.group(2).strip())
 
     def join(self) -> None:
         self.thread.join(timeout=10)
@@ -183,13 +204,11 @@ class _Output:
     def cause(self) -> str | None:
         """The first rank to fail, in its own words where it said any, else as torchrun saw it end
         (a killed rank says nothing). The other ranks' errors (a lost peer) are consequences."""
-        root_rank = int(self.root["rank"].split()[0]) if self.root and "rank" in self.root else None
-        if root_rank in self.worker_causes:
-            return f"rank {root_rank}: {self.worker_causes[root_rank]}"
-        if root_rank is not None:
-            assert self.root is not None
-            how = self.root.get("traceback") or self.root.get("exitcode") or "no cause given"
-            return f"rank {root_rank} ended: {how}"
+        root = self.root if self.root is not None and self.root.rank is not None else None
+        if root is not None and root.rank in self.worker_causes:
+            return f"rank {root.rank}: {self.worker_causes[root.rank]}"
+        if root is not None:
+            return f"rank {root.rank} ended: {root.traceback or root.exitcode or 'no cause given'}"
         if self.worker_causes:
             rank, cause = next(iter(self.worker_causes.items()))
             return f"rank {rank}: {cause}"
@@ -216,7 +235,7 @@ class Relay:
         reply = self._replies.readline()
         if not reply:
             raise ConnectionError("the harness process closed the event relay")
-        self.stop_reason = self.stop_reason or json.loads(reply)["stop"]
+        self.stop_reason = self.stop_reason or _Reply.model_validate_json(reply).stop
 
     def close(self) -> None:
         self._replies.close()
