@@ -34,8 +34,10 @@ from harness import parallel, progress, runs
 from harness.data import Splits
 from harness.errors import UserError
 from harness.events import EventChannel, Validated
+from harness.masking import mask_url
 from harness.results import Evaluation, OptimismGap, ParamAtEdge, Search, StoredTrialState, Training, Trial
 from harness.spec import CategoricalParam, FloatParam, IntParam, SearchParam, SearchSpec, Spec, TrainSpec
+from harness.spec.paths import get_field, set_field
 from harness.trial_notes import TrialNotes
 
 log = logging.getLogger("harness")
@@ -101,7 +103,7 @@ def check_storage(url: str) -> None:
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except Exception:
-        raise UserError(f"search.storage: '{_mask(url)}' is not a database URL (e.g. sqlite:///study.db, postgresql://user@host/db)") from None
+        raise UserError(f"search.storage: '{mask_url(url)}' is not a database URL (e.g. sqlite:///study.db, postgresql://user@host/db)") from None
     if parsed.get_backend_name() == "sqlite":
         folder = Path(parsed.database or ".").expanduser().resolve().parent
         if parsed.database and not folder.is_dir():
@@ -114,10 +116,10 @@ def check_storage(url: str) -> None:
             pass
         engine.dispose()
     except ModuleNotFoundError as exc:
-        raise UserError(f"search.storage: {_mask(url)} needs the database driver '{exc.name}'; pip install it") from None
+        raise UserError(f"search.storage: {mask_url(url)} needs the database driver '{exc.name}'; pip install it") from None
     except Exception as exc:
         reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:160]}"
-        raise UserError(f"search.storage: cannot connect to {_mask(url)} ({reason}); start the server or fix the URL") from None
+        raise UserError(f"search.storage: cannot connect to {mask_url(url)} ({reason}); start the server or fix the URL") from None
 
 
 def _connect(url: str, attempts: int = 5) -> BaseStorage:
@@ -142,7 +144,7 @@ def _connect(url: str, attempts: int = 5) -> BaseStorage:
                 time.sleep(0.5 + random.random())
                 continue
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
-            raise UserError(f"search.storage: cannot open {_mask(url)} ({reason})") from None
+            raise UserError(f"search.storage: cannot open {mask_url(url)} ({reason})") from None
     raise AssertionError("unreachable")
 
 
@@ -328,20 +330,12 @@ def enqueue_spec_settings(study: optuna.Study, spec: Spec) -> None:
     study that has no trial yet: a resumed study already ran (or queued) it."""
     if study.get_trials(deepcopy=False):
         return
-    values = {name: spec_value(spec.train, name) for name in spec.search.space}
+    values = {name: get_field(spec.train, name) for name in spec.search.space}
     outside = [f"{name}={v!r}" for name, v in values.items() if not _in_space(v, spec.search.space[name])]
     if outside:
         log.warning("the spec's %s lies outside search.space: no trial runs the spec's own settings", ", ".join(outside))
         return
     study.enqueue_trial(values, user_attrs=TrialNotes(spec_settings=True).as_attrs())
-
-
-def spec_value(train_spec: TrainSpec, name: str) -> Any:
-    """The value of a dotted train field (`lr`, `lora.r`) in a train spec."""
-    node: Any = train_spec
-    for key in name.split("."):
-        node = getattr(node, key)
-    return node
 
 
 def _in_space(value: Any, param: SearchParam) -> bool:
@@ -380,7 +374,7 @@ def summarize_study(study: optuna.Study, spec: Spec, area: Path) -> SearchResult
     own = own or [t.number for t in study.trials if notes[t.number].spec_settings]
     record = Search(
         study_name=study.study_name,
-        storage=_mask(storage_url(spec, area)),
+        storage=mask_url(storage_url(spec, area)),
         objectives=s.objectives,
         directions=[d.name.lower() for d in study.directions],
         best_trial=best.number,
@@ -465,11 +459,7 @@ def apply_params(base: TrainSpec, params: dict[str, Any]) -> TrainSpec:
     """TrainSpec with dotted overrides (`lr`, `lora.r`) applied and re-validated."""
     data = base.model_dump()
     for name, value in params.items():
-        node = data
-        *parents, leaf = name.split(".")
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
+        set_field(data, name, value)
     return TrainSpec.model_validate(data)
 
 
@@ -703,12 +693,3 @@ def _trial_record(t: optuna.trial.FrozenTrial) -> Trial:
         fail_reason=(notes.fail_reason or "?") if t.state == TrialState.FAIL else None,
         retry_of=t.system_attrs.get("failed_trial"),
     )
-
-
-def _mask(url: str) -> str:
-    """Storage URLs can carry passwords: never write them out."""
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':')[0]}:***@{host}"
-    return url

@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 from harness import metrics as registry
 from harness.results import Sampling
 from harness.spec.compute import ComputeSpec
+from harness.spec.paths import set_field
 from harness.spec.section import Section
 
 _T = TypeVar("_T")
@@ -403,11 +404,7 @@ class Spec(Section):
             if (path := self.resolve_path(node["source"])).exists():
                 node["source"] = str(path.resolve())
         for dotted, original in self.env_fields.items():
-            node = data
-            *parents, leaf = dotted.split(".")
-            for key in parents:
-                node = node[int(key)] if isinstance(node, list) else node[key]
-            node[int(leaf) if isinstance(node, list) else leaf] = original
+            set_field(data, dotted, original)
         return yaml.safe_dump(data, sort_keys=False)
 
     def sweep_specs(self) -> dict[str, Spec]:
