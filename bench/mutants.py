@@ -7,7 +7,7 @@ a one-row aggregate, ...) it is set aside as `equivalent` and counted, not score
 gold (another question's gold over the same schema) is the wrong answer a model most often
 gives; one that is structurally the same query is set aside likewise. `measure` scores them on
 the real database, or on the CREATE TABLE text alone (`schema_only`).
-Test and benchmark code: the product never imports it.
+Benchmark code: the product never imports it, and tests run `bench.mutation_power` rather than import it.
 """
 
 from __future__ import annotations

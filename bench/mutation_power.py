@@ -24,7 +24,8 @@ scored again by suites distilled without them (the product's `testsuite.mutants`
 process only, to drop the kind; a fresh `SqlMetric`, no disk cache, per kind), beside the kill
 rate of suites distilled with them; swapped golds are never in the distillation. Survivors listed.
 
-The Markdown report goes to stdout (progress to stderr); `--json PATH` also writes the numbers.
+The Markdown report goes to stdout (progress to stderr); `--json PATH` also writes the numbers
+(tests/test_sql_suite_*.py run this script and check them).
 
     .venv/bin/python -m bench.mutation_power --golds 300 --json bench/results/mutation-power.json
     .venv/bin/python -m bench.mutation_power --schema-only --golds 300
@@ -80,6 +81,12 @@ def wrong_answer_kinds(power: Power) -> list[tuple[str, Tally]]:
     )
 
 
+def power_numbers(power: Power) -> dict:
+    """One source's tallies and the rates `--json` readers (the tests among them) check, as Power computes them."""
+    return {**asdict(power), "kill_rate_suite": power.kill_rate("suite"), "kill_rate_single_db": power.kill_rate("single"),
+            "swapped_kill_rate_suite": power.swapped_kill_rate("suite"), "false_rejections": power.false_rejections()}
+
+
 def rewrites_accepted(powers: list[Power]) -> float | None:
     """1 when no rewrite (nor a gold itself) was rejected by the suite."""
     judged = sum(t.judged for p in powers for t in p.rewrites.values()) + sum(
@@ -131,9 +138,7 @@ def real_database_report(args, pairs: list[dict]) -> None:
                 ("swapped golds killed by the suite", power.swapped_kill_rate("suite"), None),
             ])),
         ],
-        {**asdict(power), "kill_rate_suite": power.kill_rate("suite"), "kill_rate_single_db": power.kill_rate("single"),
-         "swapped_kill_rate_suite": power.swapped_kill_rate("suite"), "false_rejections": power.false_rejections(),
-         "demo_shaped": demo},
+        {**power_numbers(power), "demo_shaped": demo},
     )
 
 
@@ -248,7 +253,7 @@ def schema_only_report(args, pairs: list[dict]) -> None:
              schema_only_cost(builtin, wiki)),
             ("Targets", schema_only_targets(builtin, wiki)),
         ],
-        {"builtin": asdict(builtin), "wikisql": asdict(wiki),
+        {"builtin": power_numbers(builtin), "wikisql": power_numbers(wiki),
          "wikisql_conversion": {"rows": conversion.rows, "not_read": conversion.not_read,
                                 "not_running": conversion.not_running, "pairs": len(conversion.pairs)},
          "cost_ratio_schema_only_to_real_db": common.ratio(builtin.suite_time.per_100_answers(),

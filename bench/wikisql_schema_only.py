@@ -11,16 +11,18 @@ number (REAL); the gold with its identifiers quoted (matched greedily against th
 list), `COUNT col` as `COUNT("col")` and MAX/MIN/SUM/AVG likewise, numbers left unquoted. Rows that
 do not convert, or whose gold does not run on the empty schema, are dropped and counted.
 
-Benchmark and test code: the product never imports it.
+Benchmark code: the product never imports it. `python -m bench.wikisql_schema_only --json PATH`
+writes the conversion (tests/test_sql_suite_schema_only.py runs it and checks the pairs).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sqlite3
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import sqlglot
@@ -211,3 +213,14 @@ def convert(path: Path = SAMPLE) -> Conversion:
         result.pairs.append({"id": f"wikisql-{i:03d}", "question": row.question, "sql": sql, "schema": schema,
                              "db_id": row.table})
     return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description="WikiSQL rows as schema-only text-to-SQL pairs")
+    p.add_argument("--json", type=Path, metavar="PATH", required=True, help="write the conversion (counts and pairs) here")
+    args = p.parse_args()
+    args.json.write_text(json.dumps(asdict(convert()), indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

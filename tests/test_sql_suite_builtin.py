@@ -1,22 +1,30 @@
 """execution_suite on the built-in databases: the issue's demo answers, order-dependent golds, and
-mutation testing of its power (mutants must fail, rewrites must pass)."""
+mutation testing of its power (mutants must fail, rewrites must pass), measured by
+`bench.mutation_power` run as its own process."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
 
-from bench.mutants import measure
 from harness.data import builtin_sql
 from harness.data.records import Example
 from harness.evaluate.sql import SqlMetric
+from tests.bench_runs import bench_json
 
 
 @pytest.fixture(scope="module")
-def pairs(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
-    return builtin_sql.load(seed=0, cache_dir=tmp_path_factory.mktemp("builtin"))
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's harness cache: the built-in databases are built once, for these tests and the bench process."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def pairs(cache: Path) -> list[dict]:
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setenv("HARNESS_CACHE", str(cache))
+        return builtin_sql.load(seed=0)
 
 
 def example_for(pairs: list[dict], gold: str, db_id: str | None = None) -> Example:
@@ -63,15 +71,14 @@ def test_ties_on_a_neighbour_do_not_fail_a_correct_answer(pairs: list[dict]) -> 
     assert flipped["execution_suite"] == 0.0
 
 
-def test_mutation_power_on_a_sample_of_builtin_golds(pairs: list[dict]) -> None:
+def test_mutation_power_on_a_sample_of_builtin_golds(pairs: list[dict], cache: Path, tmp_path: Path) -> None:
     """The suite rejects >= 95% of meaning-changing mutants and no meaning-preserving rewrite."""
-    power = measure(random.Random(0).sample(pairs, 60))
-    judged = sum(t.judged for t in power.mutants.values())
-    assert judged >= 100
-    assert power.kill_rate("suite") >= 0.95
-    assert power.false_rejections() == 0
-    assert sum(t.judged for t in power.rewrites.values()) >= 100
-    assert power.kill_rate("single") < power.kill_rate("suite")  # what the single database misses
+    power = bench_json("bench.mutation_power", "--golds", "60", "--seed", "0", tmp_path=tmp_path, cache=cache)
+    assert sum(t["judged"] for t in power["mutants"].values()) >= 100
+    assert power["kill_rate_suite"] >= 0.95
+    assert power["false_rejections"] == 0
+    assert sum(t["judged"] for t in power["rewrites"].values()) >= 100
+    assert power["kill_rate_single_db"] < power["kill_rate_suite"]  # what the single database misses
 
 
 def test_builtin_databases_are_not_modified_by_scoring(pairs: list[dict]) -> None:

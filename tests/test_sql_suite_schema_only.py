@@ -1,19 +1,17 @@
 """execution_suite on schema-only data (CREATE TABLE text, no rows): issue 23's wrong answers it
 once accepted, mutation testing of its power on built-in golds with their databases withheld and
-on WikiSQL made schema-only, and the WikiSQL conversion itself."""
+on WikiSQL made schema-only (`bench.mutation_power --schema-only`), and the WikiSQL conversion
+itself (`bench.wikisql_schema_only`), each bench script run as its own process."""
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 import pytest
 
-from bench.mutants import Power, measure
-from bench.wikisql_schema_only import Row, convert, create_table, parse, to_sqlite
-from harness.data import builtin_sql
 from harness.data.records import Example
 from harness.evaluate.sql import SqlMetric
+from tests.bench_runs import bench_json
 
 TENNIS = """
 CREATE TABLE players (player_id INTEGER PRIMARY KEY, first_name TEXT, last_name TEXT, hand TEXT,
@@ -97,62 +95,61 @@ def test_the_issue_wrong_answers_fail_and_right_answers_pass(name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def builtin_pairs(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
-    return builtin_sql.load(seed=0, cache_dir=tmp_path_factory.mktemp("builtin"))
-
-
-@pytest.fixture(scope="module")
-def schema_only_power(builtin_pairs: list[dict]) -> dict[str, Power]:
+def schema_only_power(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     """The schema-only measure on a fixed sample: 40 built-in golds (databases withheld), 40 WikiSQL golds."""
-    wikisql = convert().pairs
-    return {
-        "built-in": measure(random.Random(0).sample(builtin_pairs, 40), schema_only=True, pool=builtin_pairs),
-        "WikiSQL": measure(random.Random(0).sample(wikisql, 40), schema_only=True, pool=wikisql),
-    }
+    power = bench_json("bench.mutation_power", "--schema-only", "--golds", "40", "--seed", "0",
+                       tmp_path=tmp_path_factory.mktemp("power"))
+    return {"built-in": power["builtin"], "WikiSQL": power["wikisql"]}
 
 
 @pytest.mark.parametrize("source", ["built-in", "WikiSQL"])
-def test_schema_only_suite_kills_mutants_and_swapped_golds(schema_only_power: dict[str, Power], source: str) -> None:
+def test_schema_only_suite_kills_mutants_and_swapped_golds(schema_only_power: dict[str, dict], source: str) -> None:
     """Issue 23's targets: >= 97% of meaning-changing mutants and >= 99% of other questions' golds
     killed, no rewrite (nor a gold itself) rejected."""
     power = schema_only_power[source]
-    assert sum(t.judged for t in power.mutants.values()) >= 80
-    assert power.swapped.judged >= 60
-    assert power.kill_rate("suite") >= 0.97
-    assert power.swapped_kill_rate("suite") >= 0.99
-    assert sum(t.judged for t in power.rewrites.values()) >= 40
-    assert power.false_rejections() == 0
+    assert sum(t["judged"] for t in power["mutants"].values()) >= 80
+    assert power["swapped"]["judged"] >= 60
+    assert power["kill_rate_suite"] >= 0.97
+    assert power["swapped_kill_rate_suite"] >= 0.99
+    assert sum(t["judged"] for t in power["rewrites"].values()) >= 40
+    assert power["false_rejections"] == 0
 
 
-def test_schema_only_golds_are_rarely_uninformative(schema_only_power: dict[str, Power]) -> None:
-    golds = [p.golds for p in schema_only_power.values()]
-    assert sum(g.uninformative for g in golds) <= 0.02 * sum(g.scored for g in golds)
+def test_schema_only_golds_are_rarely_uninformative(schema_only_power: dict[str, dict]) -> None:
+    golds = [p["golds"] for p in schema_only_power.values()]
+    assert sum(g["uninformative"] for g in golds) <= 0.02 * sum(g["scored"] for g in golds)
 
 
-def test_wikisql_canonical_sql_becomes_runnable_sqlite() -> None:
-    row = Row("1-10007452-3", ("Order Year", "Manufacturer", "Fleet Series (Quantity)", "Fuel Propulsion"), "q",
-              "SELECT COUNT Fleet Series (Quantity) FROM 1-10007452-3 WHERE Fuel Propulsion = 'CNG'")
-    assert to_sqlite(parse(row), row.table) == (
-        'SELECT COUNT("Fleet Series (Quantity)") FROM "1-10007452-3" WHERE "Fuel Propulsion" = \'CNG\''
+@pytest.fixture(scope="module")
+def wikisql(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return bench_json("bench.wikisql_schema_only", tmp_path=tmp_path_factory.mktemp("wikisql"))
+
+
+def test_wikisql_canonical_sql_becomes_runnable_sqlite(wikisql: dict) -> None:
+    """Identifiers quoted (digits, dots, spaces, parentheses), `COUNT col` and `MIN col` as calls, a
+    column named like an aggregate (`Max Gross Weight`) left a column, a quote inside a value
+    ('Patrick O'Bryant', unescaped in WikiSQL) doubled, a string value ended before `AND`, numbers
+    unquoted, and a column some gold compares with a number REAL in its table's one schema."""
+    by_id = {pair["id"]: pair for pair in wikisql["pairs"]}
+    assert [by_id[f"wikisql-{i:03d}"]["sql"] for i in (4, 11, 17, 54, 55, 111)] == [
+        'SELECT COUNT("Fleet Series (Quantity)") FROM "1-10007452-3" WHERE "Fuel Propulsion" = \'CNG\'',
+        'SELECT "Max Gross Weight" FROM "1-10006830-1" WHERE "Aircraft" = \'Robinson R-22\'',
+        'SELECT "No." FROM "1-10015132-14" WHERE "Player" = \'Patrick O\'\'Bryant\'',
+        'SELECT "Name" FROM "1-10020178-1" WHERE "Crest length (meters)" = 375',
+        'SELECT MIN("Year of construction") FROM "1-10020178-1" WHERE "Name" = \'Spitallamm\'',
+        'SELECT "NHL team" FROM "1-1013129-10" WHERE "Position" = \'Centre\' AND "Pick" < 243.0',
+    ]
+    assert by_id["wikisql-055"]["schema"] == by_id["wikisql-054"]["schema"] == (
+        'CREATE TABLE "1-10020178-1" ("Name" VARCHAR, "Canton" VARCHAR, "Height (meters)" VARCHAR, '
+        '"Crest length (meters)" REAL, "Type" VARCHAR, "Year of construction" VARCHAR, "Name of the Lake" VARCHAR);'
     )
-    quoted = Row("t", ("No.", "Player", "Player Name", "Total"), "q",
-                 "SELECT MIN No. FROM t WHERE Player Name = 'Patrick O'Bryant' AND Total > 35")
-    query = parse(quoted)
-    assert to_sqlite(query, "t") == (
-        'SELECT MIN("No.") FROM "t" WHERE "Player Name" = \'Patrick O\'\'Bryant\' AND "Total" > 35'
-    )
-    assert create_table("t", quoted.columns, {"Total"}) == (
-        'CREATE TABLE "t" ("No." VARCHAR, "Player" VARCHAR, "Player Name" VARCHAR, "Total" REAL)'
-    )
-    assert parse(Row("t", ("Max Gross Weight",), "q", "SELECT Max Gross Weight FROM t")).aggregate is None
 
 
-def test_wikisql_sample_converts_and_shares_schemas() -> None:
-    conversion = convert()
-    assert conversion.rows == 300
-    assert len(conversion.pairs) + conversion.not_read + conversion.not_running == conversion.rows
-    assert len(conversion.pairs) >= 290
+def test_wikisql_sample_converts_and_shares_schemas(wikisql: dict) -> None:
+    assert wikisql["rows"] == 300
+    assert len(wikisql["pairs"]) + wikisql["not_read"] + wikisql["not_running"] == wikisql["rows"]
+    assert len(wikisql["pairs"]) >= 290
     schemas_by_table: dict[str, set[str]] = {}
-    for pair in conversion.pairs:
+    for pair in wikisql["pairs"]:
         schemas_by_table.setdefault(pair["db_id"], set()).add(pair["schema"])
     assert all(len(s) == 1 for s in schemas_by_table.values())  # swapped golds need one schema per table
