@@ -120,9 +120,11 @@ def test_parse_rate_alone_cannot_make_a_better_verdict():
     assert evaluation.verdict.headline == "execution_match"
     assert evaluation.verdict.better == ["executable", "valid_sql"] and evaluation.verdict.worse == []
     assert evaluation.verdict.outcome == "inconclusive"
-    sentence = content._family_sentence(evaluation.verdict)
-    assert sentence.startswith("Verdict: inconclusive (better on executable sql, valid sql (parses)")
-    assert "single-database execution accuracy, the headline, did not move significantly" in sentence
+    row = content.metric_row("execution_match", evaluation.metrics["execution_match"])
+    sentence = content.verdict(row, evaluation.verdict)  # the headline's sentence, then the run's verdict
+    run_verdict = sentence[sentence.index(" Verdict: ") + 1 :]
+    assert run_verdict.startswith("Verdict: inconclusive (better on executable sql, valid sql (parses)")
+    assert "single-database execution accuracy, the headline, did not move significantly" in run_verdict
 
 
 def test_a_headline_loss_is_worse_even_when_parse_rate_rises():
