@@ -211,7 +211,9 @@ def test_validate_refuses_more_workers_than_gpus_or_cores(monkeypatch):
 @pytest.mark.train
 def test_six_trials_with_parallel_2_on_the_journal_finish_exactly_with_no_duplicate(tmp_path, caplog):
     caplog.set_level(logging.INFO)
-    spec = parse_spec(_spec_dict(trials=6, parallel=2))
+    spec_dict = _spec_dict(trials=6, parallel=2)
+    spec_dict["train"].update(max_steps=8, eval_every=4)  # long enough that a worker starting later still gets trials
+    spec = parse_spec(spec_dict)
     result = search_only(spec, tmp_path)
     assert result.storage.endswith(search.JOURNAL)
     assert result.counts["complete"] == 6  # not one more: the budget holds with two workers
