@@ -235,13 +235,3 @@ def test_a_resumed_search_samples_no_parameters_twice(tmp_path):
     assert again.trials[:2] == first.trials
     params = [tuple(sorted(t.params.items())) for t in again.trials]
     assert len(set(params)) == 4, params
-
-
-def test_the_gpu_checks_parallel_part_builds_a_valid_search_and_skips_on_one_gpu(tmp_path, capsys):
-    from bench.gpu_check import parallel_part, parallel_search_spec
-
-    spec = parse_spec(parallel_search_spec("builtin:gemma3-270m", "gpu-check-parallel-2", trials=4, workers=2, steps=6))
-    assert (spec.search.trials, spec.search.parallel, spec.compute.processes) == (4, 2, 1)
-    reason, runs = parallel_part(None, gpus=1, work=tmp_path)
-    assert runs == [] and reason == "parallel search: skipped, 1 GPU visible (it needs 2 or more)"
-    assert reason in capsys.readouterr().err
