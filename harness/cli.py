@@ -58,10 +58,12 @@ def _run(args) -> int:
     if spec.model.sources:
         return _run_sweep(spec, args)
     run_dir = run(spec, Path(args.runs_dir) if args.runs_dir else None)
-    verdict = build_view(run_dir).headline.verdict
+    view = build_view(run_dir)
     md, html, _ = (run_dir / name for name in runs.REPORT_FILES)
-    print(f"verdict: {verdict}")
+    print(f"verdict: {view.headline.verdict}")
     print(f"report:  {html}\n         {md}")
+    if view.provenance.tracking:
+        print(f"tracking: {view.provenance.tracking}")
     return 0
 
 

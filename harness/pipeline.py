@@ -22,12 +22,14 @@ from harness.evaluate import answers
 from harness.evaluate.objective import score_adapter
 from harness.evaluate.pair import evaluate_pair
 from harness.evaluate.scorers import TEXT_FAMILIES, build_metrics
+from harness.events import EventChannel
 from harness.models import describe_model, resolve_model
 from harness.preflight import Checked, preflight
 from harness.report import write_reports
 from harness.results import Environment, EvalResults, Evaluation, ModelInfo, RunResults, ScoreResults, Search, Training
 from harness.search import load_trial_training, optimism_gap, run_trials, search, summarize_study
 from harness.spec import Spec, load_spec
+from harness.tracking import TEST_SET, RunStart, open_tracking
 from harness.train import join, train
 
 log = logging.getLogger("harness")
@@ -51,24 +53,30 @@ def run(spec: Spec, runs_dir: Path | None = None, checked: Checked | None = None
     runs_root = Path(runs_dir or spec.runs_dir).resolve()
     run_dir = runs.new_run_dir(runs_root, spec.project)
     runs.spec_path(run_dir).write_text(spec.to_yaml())
-    with _run_log(run_dir), _failure_marker(run_dir):
+    environment = Environment.model_validate(runs.environment())
+    with _run_log(run_dir), _failure_marker(run_dir), open_tracking(spec, run_dir, runs_root) as tracking:
         log.info("run directory: %s", run_dir)
         progress.note(f"run directory {run_dir}")
         log.info("data: %s", data_info)
+        tracking.start(RunStart.of(run_dir.name, "run", spec, data_info, environment))
         train_spec, search_result, trained = spec.train, None, None
         if spec.search is not None and spec.search.enabled:
             with _timed(timings, "search"):
                 area = runs.search_area(runs_root, spec.project)
                 search_result = search(spec, model_dir, splits, area, validation_scorer(spec, model_dir, splits))
+            tracking.search(search_result.study)
             train_spec = search_result.best_train_spec
             best = search_result.study
             log.info("search: best trial %d %s -> %s", best.best_trial, best.best_params, best.best_values)
             if search_result.reused_adapter:  # copied in: a run directory stands on its own
                 trained = load_trial_training(search_result)
                 trained.adapter_dir = Path(shutil.copytree(trained.adapter_dir, run_dir / runs.ADAPTER_DIR))
+                tracking.training(trained)
         if trained is None:
+            events = EventChannel()
+            events.subscribe(tracking.training_event)
             with _timed(timings, "train"):
-                trained = train(model_dir, splits, train_spec, spec.prompt, run_dir, compute=spec.compute)
+                trained = train(model_dir, splits, train_spec, spec.prompt, run_dir, events, spec.compute)
         log.info("trained %d steps, %.0f train tokens/s", trained.steps, trained.tokens_per_second)
         with _timed(timings, "evaluate"):
             evaluation = evaluate_pair(model_dir, trained.adapter_dir, splits.test, spec.prompt, spec.evaluation, spec.model.dtype)
@@ -76,6 +84,8 @@ def run(spec: Spec, runs_dir: Path | None = None, checked: Checked | None = None
         if evaluation_sets:
             with _timed(timings, "evaluate_sets"):
                 set_evaluations = _evaluate_sets(spec, model_dir, trained.adapter_dir, evaluation_sets)
+        for name, evaluated in {TEST_SET: evaluation, **set_evaluations}.items():
+            tracking.evaluation(name, evaluated)
         timings["total"] = round(time.perf_counter() - started, 2)  # the report's own seconds are not in it
         training = Training.model_validate(trained, from_attributes=True)
         record = RunResults(
@@ -89,13 +99,15 @@ def run(spec: Spec, runs_dir: Path | None = None, checked: Checked | None = None
             optimism_gap=optimism_gap(search_result.study, training, evaluation) if search_result else None,
             evaluation=evaluation,
             evaluation_sets=set_evaluations,
-            environment=Environment.model_validate(runs.environment()),
+            environment=environment,
             timings=timings,
+            tracking=tracking.outcome(),
         )
         results.write(runs.results_path(run_dir), record)
         with progress.stage("report"):  # after `total`: results.json is written once, before the report
             write_reports(run_dir)
             card.write(trained.adapter_dir, record, spec.prompt)  # the adapter says what it is wherever it goes
+        tracking.artifacts([run_dir / name for name in (*runs.REPORT_FILES, runs.RESULTS)] + [trained.adapter_dir / card.CARD])
     return run_dir
 
 

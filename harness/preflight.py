@@ -15,6 +15,7 @@ from harness.hardware import check_compute, check_dtype, check_search_parallel, 
 from harness.models import check_model_source
 from harness.search import check_storage
 from harness.spec import Spec
+from harness.tracking import check_tracking
 
 
 @dataclass(frozen=True)
@@ -44,4 +45,5 @@ def preflight(spec: Spec) -> Checked:
         check_search_parallel(spec.search, spec.compute, machine)
         if spec.search.storage:
             check_storage(spec.search.storage)
+    check_tracking(spec)
     return Checked(splits=splits, data_info=data_info, benchmarks=benchmarks)

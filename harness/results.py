@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -378,6 +379,31 @@ class Environment(_Record):
     packages: dict[str, str | None]
 
 
+class TrackerFailure(_Record):
+    """A tracker that raised: it was switched off there and the run went on without it."""
+
+    tracker: str  # mlflow, tensorboard, wandb
+    at: datetime  # when it failed (local time, with its offset)
+    during: str  # what was being logged: start, training, trial, evaluation, artifacts, end
+    cause: str  # one line, URL credentials masked
+
+
+class TrackingOutcome(_Record):
+    """Which experiment trackers saw the run, where to find it there, and which of them failed."""
+
+    trackers: list[str]
+    where: dict[str, str] = Field(default_factory=dict)  # tracker -> its run (URI masked, run id or folder)
+    failures: list[TrackerFailure] = Field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        """One line for the report and the console: each tracker with where to look, or when and why it failed."""
+        failed = {f.tracker: f for f in self.failures}
+        return "; ".join(
+            f"{name} failed at {f.at:%Y-%m-%d %H:%M:%S} while logging the {f.during} ({f.cause}): nothing after that reached it"
+            if (f := failed.get(name)) else f"{name} ({self.where.get(name, '?')})" for name in self.trackers)
+
+
 class RunResults(_File):
     project: str
     status: Literal["ok"] = "ok"
@@ -393,6 +419,7 @@ class RunResults(_File):
     evaluation_sets: dict[str, Evaluation] = Field(default_factory=dict)
     environment: Environment
     timings: dict[str, float] = Field(default_factory=dict)  # stage -> seconds, plus "total"
+    tracking: TrackingOutcome | None = None  # None: the spec names no tracker (and runs before tracking existed)
 
 
 class EvalResults(_File):

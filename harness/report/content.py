@@ -701,6 +701,7 @@ def provenance_view(results: RunResults, spec: SavedSpec | None) -> Provenance:
         seeds={k: v for k, v in seeds.items() if v is not None},
         environment=results.environment.model_dump(mode="json"),
         timings=results.timings,
+        tracking=results.tracking.summary if results.tracking else None,
     )
     return _masked(view)
 

@@ -339,6 +339,7 @@ class Provenance(_View):
     seeds: dict[str, int]  # only the seeds that apply to this run
     environment: dict[str, Any]
     timings: dict[str, float]
+    tracking: str | None = None  # which trackers saw the run, and any that failed with when and why
 
 
 class ReportView(_View):

@@ -26,6 +26,7 @@ from harness.spec.schema import (
     TinyModel,
     TrainSpec,
 )
+from harness.spec.tracking import MlflowSpec, TensorBoardSpec, TrackingSpec, WandbSpec
 
 __all__ = [
     "BenchmarkSpec",
@@ -37,6 +38,7 @@ __all__ = [
     "HoldoutSpec",
     "IntParam",
     "LoraSpec",
+    "MlflowSpec",
     "ModelSpec",
     "PromptSpec",
     "RowFormat",
@@ -44,8 +46,11 @@ __all__ = [
     "SearchSpec",
     "Spec",
     "SplitSpec",
+    "TensorBoardSpec",
     "TinyModel",
+    "TrackingSpec",
     "TrainSpec",
+    "WandbSpec",
     "load_spec",
     "parse_spec",
 ]

@@ -18,6 +18,7 @@ from harness.results import Sampling
 from harness.spec.compute import ComputeSpec
 from harness.spec.paths import set_field
 from harness.spec.section import Section
+from harness.spec.tracking import TrackingSpec
 
 _T = TypeVar("_T")
 
@@ -376,6 +377,7 @@ class Spec(Section):
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     search: SearchSpec | None = None
     compute: ComputeSpec = Field(default_factory=ComputeSpec)
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     runs_dir: str = "runs"
 
     # Where the file lives: relative paths in the spec are resolved against it.
