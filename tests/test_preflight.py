@@ -100,7 +100,7 @@ def _model_dir_without_config(d: Path) -> tuple[dict, str]:
 
 
 def _unreachable_postgres(d: Path) -> tuple[dict, str]:
-    return ({"search": {"trials": 2, "storage": "postgresql://nobody@127.0.0.1:1/x"}},
+    return ({"search": {"trials": 2, "storage": "postgresql://nobody:s3cret@127.0.0.1:1/x"}},
             ("search.storage: cannot connect to postgresql://nobody:***@127.0.0.1:1/x (OperationalError: "
             '(psycopg.OperationalError) connection failed: connection to server at "127.0.0.1", port 1 failed: '
             "Connection refused); start the server or fix the URL"))
