@@ -58,6 +58,14 @@ class Validated(_Event):
     final: bool = False  # after the last step: a result, no longer a reason to stop
 
 
+class Stopping(_Event):
+    """Every rank agreed to stop after `step` at a subscriber's request (e.g. a pruner), before the planned end."""
+
+    kind: Literal["stopping"] = "stopping"
+    step: int
+    reason: str
+
+
 class TrainingEnded(_Event):
     kind: Literal["ended"] = "ended"
     steps: int
@@ -69,7 +77,7 @@ class TrainingEnded(_Event):
     stop_reason: str | None = None
 
 
-TrainingEvent = Annotated[TrainingStarted | StepEnded | Logged | Validated | TrainingEnded, Field(discriminator="kind")]
+TrainingEvent = Annotated[TrainingStarted | StepEnded | Logged | Validated | Stopping | TrainingEnded, Field(discriminator="kind")]
 _EVENT = TypeAdapter(TrainingEvent)
 Subscriber = Callable[[Any], None]  # receives every TrainingEvent
 

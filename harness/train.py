@@ -40,6 +40,7 @@ from harness.events import (
     Logged,
     Silent,
     StepEnded,
+    Stopping,
     TrainingEnded,
     TrainingEvent,
     TrainingStarted,
@@ -388,6 +389,7 @@ class _Recorder(TrainerCallback):
         # at the last step the budget is spent: the value is reported, training never stops "early"
         if not last and self._agreed_stop():
             control.should_training_stop = True
+            self.events.emit(Stopping(step=state.global_step, reason=self.stop_reason))
         return control
 
     def on_train_end(self, args, state, control, model=None, **kwargs):

@@ -13,7 +13,7 @@ from trl.trainer.utils import add_fused_lm_head
 
 import harness.train
 from harness.data import load_splits
-from harness.events import EventChannel, Validated
+from harness.events import EventChannel, Stopping, Validated
 from harness.hardware import this_machine
 from harness.models import resolve_model
 from harness.spec import parse_spec
@@ -53,10 +53,12 @@ def test_validation_hook_can_stop_training(tiny, tmp_path):
         if isinstance(event, Validated):
             seen.append(event.step)
             channel.request_stop("enough")
+        elif isinstance(event, Stopping):
+            seen.append(event.reason)
 
     channel.subscribe(stop_at_first_validation)
     result = train(model_dir, splits, spec.train, spec.prompt, tmp_path, channel)
-    assert seen == [2] and result.steps == 2 and result.stopped_early
+    assert seen == [2, "enough"] and result.steps == 2 and result.stopped_early
 
 
 def test_failure_surfaces_the_real_cause(tiny, tmp_path):
