@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import runs
 from harness.ask import DECODINGS
 from harness.errors import UserError
+
+if TYPE_CHECKING:
+    from harness.results import TrackingOutcome
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +108,7 @@ def _search(args) -> int:
 
 def _eval(args) -> int:
     from harness.pipeline import evaluate_adapter, evaluate_run
+    from harness.results import load_eval
     from harness.spec import load_spec
 
     if args.spec:
@@ -115,6 +120,7 @@ def _eval(args) -> int:
             raise UserError("harness eval needs a run directory, or --spec SPEC --adapter DIR")
         path = evaluate_run(Path(args.run_dir))
     print(f"done: {path}")
+    _print_tracking(load_eval(path).tracking)
     return 0
 
 
@@ -126,7 +132,14 @@ def _score(args) -> int:
     path, record = score_answers_file(load_spec(args.spec), Path(args.answers), Path(args.out or "."))
     print("\n".join(summary_lines(record)))
     print(f"wrote {path}")
+    _print_tracking(record.tracking)
     return 0
+
+
+def _print_tracking(outcome: TrackingOutcome | None) -> None:
+    """Which trackers got the numbers (or when and why one failed), as `harness run` says it."""
+    if outcome is not None:
+        print(f"tracking: {outcome.summary}")
 
 
 def _report(args) -> int:

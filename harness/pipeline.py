@@ -6,6 +6,7 @@ The CLI is a thin shell over `run`, `evaluate_run` and `report`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import shutil
@@ -29,7 +30,7 @@ from harness.report import write_reports
 from harness.results import Environment, EvalResults, Evaluation, ModelInfo, RunResults, ScoreResults, Search, Training
 from harness.search import load_trial_training, optimism_gap, run_trials, search, summarize_study
 from harness.spec import Spec, load_spec
-from harness.tracking import TEST_SET, RunStart, open_tracking
+from harness.tracking import TEST_SET, RunStart, Tracking, open_tracking, score_metrics
 from harness.train import join, train
 
 log = logging.getLogger("harness")
@@ -63,8 +64,9 @@ def run(spec: Spec, runs_dir: Path | None = None, checked: Checked | None = None
         if spec.search is not None and spec.search.enabled:
             with _timed(timings, "search"):
                 area = runs.search_area(runs_root, spec.project)
-                search_result = search(spec, model_dir, splits, area, validation_scorer(spec, model_dir, splits))
-            tracking.search(search_result.study)
+                search_result = search(spec, model_dir, splits, area, validation_scorer(spec, model_dir, splits),
+                                       on_trial=lambda trial: tracking.trial(trial, spec.search.objectives))
+            tracking.search(search_result.study)  # the trials other workers and machines ran
             train_spec = search_result.best_train_spec
             best = search_result.study
             log.info("search: best trial %d %s -> %s", best.best_trial, best.best_params, best.best_values)
@@ -151,23 +153,53 @@ def validation_scorer(spec: Spec, model_dir: Path, splits):
 
 
 def evaluate_run(run_dir: Path) -> Path:
-    """Re-run evaluation alone on a finished run (its spec, base model and adapter)."""
+    """Re-run evaluation alone on a finished run (its spec, base model and adapter); the trackers
+    get the new numbers in the run's own tracker runs (results.json's `tracking.runs`)."""
     record = results.load(run_dir)
-    return evaluate_adapter(load_spec(runs.spec_path(run_dir)), record.training.adapter_dir, run_dir)
+    spec = load_spec(runs.spec_path(run_dir))
+    tracked = _Tracked(run_dir.name, run_dir, run_dir.parent.parent, record.tracking.runs if record.tracking else {})
+    return _evaluate(spec, record.training.adapter_dir, run_dir, tracked)
 
 
 def evaluate_adapter(spec: Spec, adapter_dir: Path, out_dir: Path) -> Path:
-    """Base vs base+adapter on the spec's test split; writes `out_dir/eval.json`."""
+    """Base vs base+adapter on the spec's test split; writes `out_dir/eval.json`. Trackers: a new run."""
+    name = f"eval {adapter_dir.resolve().parent.name}/{adapter_dir.name}"
+    return _evaluate(spec, adapter_dir, out_dir, _Tracked(name, out_dir, Path(spec.runs_dir).resolve()))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Tracked:
+    """Where an eval or score is tracked: `name` for a new tracker run, `folder` for TensorBoard's and
+    W&B's files, `runs_root` for the local MLflow store, `reopen`: the tracker runs to log into again."""
+
+    name: str
+    folder: Path
+    runs_root: Path
+    reopen: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def open(self, spec: Spec, kind: str) -> Tracking:
+        tracking = open_tracking(spec, self.folder, self.runs_root)
+        tracking.start(RunStart.of(self.name, kind, spec), self.reopen)
+        return tracking
+
+
+def _evaluate(spec: Spec, adapter_dir: Path, out_dir: Path, tracked: _Tracked) -> Path:
     if not (adapter_dir / "adapter_config.json").is_file():
         raise UserError(f"{adapter_dir}: not a PEFT adapter directory (no adapter_config.json)")
     model_dir = resolve_model(spec.model, spec.base_dir)
     splits, _ = load_splits(spec.data, spec.base_dir)
     evaluation_sets = {**splits.evaluation_only, **load_benchmarks(spec.evaluation.benchmarks, spec.base_dir)}
     out_dir.mkdir(parents=True, exist_ok=True)
-    evaluation = evaluate_pair(model_dir, adapter_dir, splits.test, spec.prompt, spec.evaluation, spec.model.dtype)
-    record = EvalResults(project=spec.project, adapter_dir=adapter_dir, evaluation=evaluation,
-                         evaluation_sets=_evaluate_sets(spec, model_dir, adapter_dir, evaluation_sets))
-    return results.write(out_dir / runs.EVAL, record)
+    with tracked.open(spec, "eval") as tracking:
+        evaluation = evaluate_pair(model_dir, adapter_dir, splits.test, spec.prompt, spec.evaluation, spec.model.dtype)
+        set_evaluations = _evaluate_sets(spec, model_dir, adapter_dir, evaluation_sets)
+        for name, evaluated in {TEST_SET: evaluation, **set_evaluations}.items():
+            tracking.evaluation(name, evaluated)
+        record = EvalResults(project=spec.project, adapter_dir=adapter_dir, evaluation=evaluation,
+                             evaluation_sets=set_evaluations, tracking=tracking.outcome())
+        path = results.write(out_dir / runs.EVAL, record)
+        tracking.artifacts([path])
+    return path
 
 
 def _evaluate_sets(spec: Spec, model_dir: Path, adapter_dir: Path, sets: dict[str, list[Example]]) -> dict[str, Evaluation]:
@@ -203,7 +235,14 @@ def score_answers_file(spec: Spec, answers_file: Path, out_dir: Path) -> tuple[P
         unanswered_scored_as=answers.UNANSWERED,
         sets=answers.score_sets(sets, given, build_metrics(families), spec.evaluation.bootstrap_resamples),
     )
-    return results.write(out_dir / runs.SCORE, record), record
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tracked = _Tracked(f"score {answers_file.name}", out_dir, Path(spec.runs_dir).resolve())
+    with tracked.open(spec, "score") as tracking:
+        tracking.summary("scores", score_metrics(record), {"answers_file": str(record.answers_file)})
+        record.tracking = tracking.outcome()
+        path = results.write(out_dir / runs.SCORE, record)
+        tracking.artifacts([path])
+    return path, record
 
 
 @contextlib.contextmanager

@@ -384,7 +384,7 @@ class TrackerFailure(_Record):
 
     tracker: str  # mlflow, tensorboard, wandb
     at: datetime  # when it failed (local time, with its offset)
-    during: str  # what was being logged: start, training, trial, evaluation, artifacts, end
+    during: str  # what was being logged: start, training, trial, evaluation, scores, leaderboard, artifacts, end
     cause: str  # one line, URL credentials masked
 
 
@@ -393,6 +393,8 @@ class TrackingOutcome(_Record):
 
     trackers: list[str]
     where: dict[str, str] = Field(default_factory=dict)  # tracker -> its run (URI masked, run id or folder)
+    # tracker -> what `harness eval RUN_DIR` logs into again: the run id (MLflow, W&B) or log folder (TensorBoard)
+    runs: dict[str, str] = Field(default_factory=dict)
     failures: list[TrackerFailure] = Field(default_factory=list)
 
     @property
@@ -430,6 +432,7 @@ class EvalResults(_File):
     evaluation: Evaluation  # the test split
     # evaluation-only sets (data.split.holdout, evaluation.benchmarks) by name, judged like the test split
     evaluation_sets: dict[str, Evaluation] = Field(default_factory=dict)
+    tracking: TrackingOutcome | None = None  # None: the spec names no tracker
 
 
 class ScoreInterval(_Record):
@@ -467,6 +470,7 @@ class ScoreResults(_File):
     metric_families: list[str]
     unanswered_scored_as: str = ""  # what an example without an answer is scored as
     sets: dict[str, ScoredSet]  # "test", then evaluation-only sets, then benchmarks
+    tracking: TrackingOutcome | None = None  # None: the spec names no tracker
 
 
 # ---------------------------------------------------------------- a sweep of models
@@ -501,6 +505,7 @@ class Leaderboard(_File):
     sweep_dir: Path
     headline: str | None  # the accuracy metric every finished model measured (metrics.HEADLINE_CANDIDATES)
     rows: list[LeaderboardRow]
+    tracking: TrackingOutcome | None = None  # the leaderboard's own tracker run; None: no tracker (or not yet logged)
 
     @property
     def failed(self) -> list[LeaderboardRow]:

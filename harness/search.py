@@ -46,6 +46,8 @@ log = logging.getLogger("harness")
 # injected by the pipeline so the search never depends on the evaluator; with `search.parallel` > 1
 # it travels to the worker processes, so it must pickle (a module-level function or a partial of one).
 ScoreFn = Callable[[Path], dict[str, float]]
+# told of each trial that finishes in this process, as the harness's own record (the tracking's live child runs)
+TrialListener = Callable[[Trial], None]
 _HEARTBEAT_S = 10
 _POLL_S = 2.0  # how often a worker waiting for others' running trials looks at the study again
 JOURNAL = "optuna.journal"  # the default study file in a search area
@@ -220,10 +222,12 @@ def run_trials(
     area: Path,
     score_fn: ScoreFn | None = None,
     max_trials: int | None = None,
+    on_trial: TrialListener | None = None,
 ) -> optuna.Study:
     """Work on the study until it holds `trials` finished trials (all workers together) or the
     time budget runs out: here, or in `search.parallel` worker processes on this machine. Safe to
-    run in several processes or machines at once."""
+    run in several processes or machines at once. `on_trial` hears of each trial this process
+    finishes, as it finishes (worker processes' trials: from the study afterwards)."""
     s = spec.search
     study, storage = _open_study(spec, area)
     _recover_orphans(study, storage)
@@ -234,7 +238,7 @@ def run_trials(
         progress.note(f"study {study.study_name} already has {_finished_trials(study)} finished trials: nothing to run")
         return study
     if s.parallel == 1:
-        work(spec, model_dir, splits, area, score_fn, budget)
+        work(spec, model_dir, splits, area, score_fn, budget, on_trial)
         return study
     shares = parallel.machine_shares(s.parallel)
     progress.note(f"{len(shares)} search workers: {'; '.join(share.description for share in shares)}")
@@ -245,7 +249,8 @@ def run_trials(
     return study
 
 
-def work(spec: Spec, model_dir: Path, splits: Splits, area: Path, score_fn: ScoreFn | None, budget: int | None) -> None:
+def work(spec: Spec, model_dir: Path, splits: Splits, area: Path, score_fn: ScoreFn | None, budget: int | None,
+         on_trial: TrialListener | None = None) -> None:
     """One worker: trials, one at a time, while the study has room for one more within `budget`
     (finished and running trials of all workers together) and time is left; it stops early when
     the objective cannot be computed or its own trials keep failing."""
@@ -257,6 +262,8 @@ def work(spec: Spec, model_dir: Path, splits: Splits, area: Path, score_fn: Scor
     with progress.task("search", budget, "trials") as task:
         task.update(_finished_trials(study))
         callbacks = [_progress(budget, task), failures]
+        if on_trial is not None:
+            callbacks.append(lambda study, trial: on_trial(_trial_record(trial)))
         while not (objective.fatal or failures.reached) and _room_for_a_trial(study, storage, budget, deadline):
             study.optimize(_guarded(objective, budget), n_trials=1, callbacks=callbacks,
                            catch=(Exception,), gc_after_trial=True)
@@ -315,10 +322,11 @@ class BudgetMet(Exception):
     """Another worker's trials already fill the budget: this trial never trains."""
 
 
-def search(spec: Spec, model_dir: Path, splits: Splits, area: Path, score_fn: ScoreFn | None = None) -> SearchResult:
+def search(spec: Spec, model_dir: Path, splits: Splits, area: Path, score_fn: ScoreFn | None = None,
+           on_trial: TrialListener | None = None) -> SearchResult:
     """Run (or resume) the study in `area`, then pick the best trial and decide how the final model is made."""
     started = time.perf_counter()
-    study = run_trials(spec, model_dir, splits, area, score_fn)
+    study = run_trials(spec, model_dir, splits, area, score_fn, on_trial=on_trial)
     result = summarize_study(study, spec, area)
     _drop_unused_adapters(study, keep={result.study.best_trial, *(result.study.pareto_front or [])})
     result.study.seconds = time.perf_counter() - started

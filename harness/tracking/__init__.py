@@ -16,14 +16,26 @@ from pathlib import Path
 from harness import progress
 from harness.events import TrainingEvent
 from harness.masking import mask_url
-from harness.results import Evaluation, Search, TrackerFailure, TrackingOutcome, Training
+from harness.results import Evaluation, Search, TrackerFailure, TrackingOutcome, Training, Trial
 from harness.spec import Spec
-from harness.tracking.base import TEST_SET, RunStart, Tracker, TrialOutcome, replay
+from harness.tracking.base import (
+    TEST_SET,
+    RunStart,
+    Tracker,
+    TrialOutcome,
+    evaluation_metrics,
+    leaderboard_metrics,
+    leaderboard_tags,
+    replay,
+    score_metrics,
+    verdict_tags,
+)
 from harness.tracking.checks import check_tracking
 
 log = logging.getLogger("harness")
 
-__all__ = ["TEST_SET", "RunStart", "Tracker", "Tracking", "check_tracking", "open_tracking"]
+__all__ = ["TEST_SET", "RunStart", "Tracker", "Tracking", "check_tracking", "leaderboard_metrics", "leaderboard_tags",
+           "open_tracking", "score_metrics"]
 
 
 class Tracking:
@@ -33,9 +45,13 @@ class Tracking:
         self._all = list(trackers)
         self._live = list(trackers)
         self.failures: list[TrackerFailure] = []
+        self._trials_logged: set[int] = set()
 
-    def start(self, run: RunStart) -> None:
-        self._each("start", lambda t: t.start(run))
+    def start(self, run: RunStart, reopen: dict[str, str] | None = None) -> None:
+        """A new tracker run each; a tracker named in `reopen` (`TrackingOutcome.runs` of an earlier
+        run) logs into that run again instead."""
+        refs = reopen or {}
+        self._each("start", lambda t: t.reopen(refs[t.name]) if t.name in refs else t.start(run))
 
     def training_event(self, event: TrainingEvent) -> None:
         """Subscribe this to a training's `EventChannel`."""
@@ -46,14 +62,26 @@ class Tracking:
         for event in replay(training):
             self.training_event(event)
 
+    def trial(self, trial: Trial, objectives: list[str]) -> None:
+        """One child run for a finished trial, as it finishes."""
+        outcome = TrialOutcome.of(trial, objectives)
+        self._each("trial", lambda t: t.trial(outcome))
+        self._trials_logged.add(trial.number)
+
     def search(self, study: Search) -> None:
-        """One child run per trial, in trial order."""
+        """The trials not logged as they finished (other workers' and machines'), in trial order."""
         for trial in study.trials:
-            outcome = TrialOutcome.of(trial, study.objectives)
-            self._each("trial", lambda t, outcome=outcome: t.trial(outcome))
+            if trial.number not in self._trials_logged:
+                self.trial(trial, study.objectives)
 
     def evaluation(self, set_name: str, evaluation: Evaluation) -> None:
-        self._each("evaluation", lambda t: t.evaluation(set_name, evaluation))
+        """Base vs tuned on one evaluated set; the test split's verdict is the run's."""
+        metrics, tags = evaluation_metrics(set_name, evaluation), verdict_tags(set_name, evaluation)
+        self._each("evaluation", lambda t: t.summary(f"{set_name}/verdict", metrics, tags))
+
+    def summary(self, label: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
+        """Final numbers of a score or a leaderboard; `label` also says what was being logged on a failure."""
+        self._each(label, lambda t: t.summary(label, metrics, tags))
 
     def artifacts(self, paths: list[Path]) -> None:
         present = [path for path in paths if path.is_file()]
@@ -64,6 +92,7 @@ class Tracking:
             return None
         return TrackingOutcome(trackers=[t.name for t in self._all],
                                where={t.name: t.where() for t in self._all if t in self._live},
+                               runs={t.name: ref for t in self._all if (ref := t.ref()) is not None},
                                failures=list(self.failures))
 
     def __enter__(self) -> Tracking:

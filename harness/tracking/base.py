@@ -1,10 +1,10 @@
 """What every tracker is told, and the few verbs it answers to.
 
 The pipeline speaks to trackers only through `Tracker`'s verbs with the harness's own typed
-records (the spec, `DataInfo`, `Environment`, `Trial`, `Evaluation`, training events); each
-tracker module turns them into its library's calls. The flat names and values those libraries
-want (params, tags, metrics) are computed here once, so every tracker shows the same numbers
-under the same names.
+records (the spec, `DataInfo`, `Environment`, `Trial`, `Evaluation`, `ScoreResults`, `Leaderboard`,
+training events); each tracker module turns them into its library's calls. The flat names and
+values those libraries want (params, tags, metrics) are computed here once, so every tracker shows
+the same numbers under the same names.
 """
 
 from __future__ import annotations
@@ -17,9 +17,20 @@ from typing import Any
 
 import yaml
 
+from harness import runs
 from harness.events import Logged, TrainingEvent, Validated
 from harness.masking import mask_secrets
-from harness.results import DataInfo, Environment, Evaluation, StoredTrialState, Training, Trial
+from harness.results import (
+    Comparison,
+    DataInfo,
+    Environment,
+    Evaluation,
+    Leaderboard,
+    ScoreResults,
+    StoredTrialState,
+    Training,
+    Trial,
+)
 from harness.spec import Spec
 
 PARAM_CHARS = 500  # the longest param value any tracker keeps in full (MLflow's own limit is higher)
@@ -84,14 +95,52 @@ def evaluation_metrics(set_name: str, evaluation: Evaluation) -> dict[str, float
     after the first (`<set>/<mode>/<metric>/...`): every number the report's comparison table shows."""
     values: dict[str, float] = {}
     for metric, c in evaluation.metrics.items():
-        numbers = {"base": c.base, "tuned": c.tuned, "diff": c.diff, "ci_low": c.ci_low, "ci_high": c.ci_high}
-        if c.adjusted is not None:
-            numbers |= {"holm_ci_low": c.adjusted.ci_low, "holm_ci_high": c.adjusted.ci_high}
-        values |= {f"{set_name}/{metric}/{key}": float(v) for key, v in numbers.items() if v is not None}
+        values |= _comparison(f"{set_name}/{metric}", c)
     values[f"{set_name}/n"] = float(evaluation.n)
     for mode, other in evaluation.decodings.items():
         values |= evaluation_metrics(f"{set_name}/{mode}", other)
     return values
+
+
+def _comparison(prefix: str, c: Comparison) -> dict[str, float]:
+    numbers = {"base": c.base, "tuned": c.tuned, "diff": c.diff, "ci_low": c.ci_low, "ci_high": c.ci_high}
+    if c.adjusted is not None:
+        numbers |= {"holm_ci_low": c.adjusted.ci_low, "holm_ci_high": c.adjusted.ci_high}
+    return {f"{prefix}/{key}": float(v) for key, v in numbers.items() if v is not None}
+
+
+def score_metrics(record: ScoreResults) -> dict[str, float]:
+    """`harness score`: `<set>/<metric>/{mean,ci_low,ci_high,n}` and each set's `n`, `answered`, `unanswered`."""
+    values: dict[str, float] = {}
+    for set_name, scored in record.sets.items():
+        for metric, s in scored.metrics.items():
+            numbers = {"mean": s.mean, "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n}
+            values |= {f"{set_name}/{metric}/{key}": float(v) for key, v in numbers.items() if v is not None}
+        values |= {f"{set_name}/{key}": float(getattr(scored, key)) for key in ("n", "answered", "unanswered")}
+    return values
+
+
+def leaderboard_metrics(board: Leaderboard) -> dict[str, float]:
+    """A sweep's leaderboard, per model: `<model>/<metric>/{base,tuned,diff,ci_low,ci_high}`,
+    `<model>/tokens_per_s/{base,tuned}`, `<model>/{parameters,train_seconds,adapter_mb,total_seconds}`."""
+    values: dict[str, float] = {}
+    for row in board.rows:
+        for metric, c in row.metrics.items():
+            values |= _comparison(f"{row.name}/{metric}", c)
+        values |= {f"{row.name}/tokens_per_s/{side}": v for side, v in row.tokens_per_s.items()}
+        sizes = {"parameters": row.parameters, "train_seconds": row.train_seconds, "adapter_mb": row.adapter_mb,
+                 "total_seconds": row.total_seconds}
+        values |= {f"{row.name}/{key}": float(v) for key, v in sizes.items() if v is not None}
+    return values
+
+
+def leaderboard_tags(board: Leaderboard) -> dict[str, str]:
+    """What makes the run read as the sweep's summary: its models, each one's source and outcome, the headline."""
+    tags = {"sweep.models": ", ".join(row.name for row in board.rows), "sweep.headline": board.headline or "none"}
+    for row in board.rows:
+        outcome = f"failed: {row.error}" if row.error else "resumed" if row.resumed else "finished"
+        tags |= {f"{row.name}.source": row.source, f"{row.name}.outcome": outcome[:PARAM_CHARS]}
+    return tags
 
 
 def training_curve(event: TrainingEvent) -> tuple[int, dict[str, float]] | None:
@@ -118,13 +167,23 @@ def replay(training: Training) -> Iterator[TrainingEvent]:
 
 
 class Tracker(ABC):
-    """One experiment tracker for one harness run. Any verb may raise: the fan-out
-    (`harness.tracking.Tracking`) switches a tracker that does off and the run goes on."""
+    """One experiment tracker for one harness run (or eval, score, sweep). Any verb may raise: the
+    fan-out (`harness.tracking.Tracking`) switches a tracker that does off and the run goes on."""
 
     name: str
 
     @abstractmethod
-    def start(self, run: RunStart) -> None: ...
+    def start(self, run: RunStart) -> None:
+        """A new tracker run."""
+
+    @abstractmethod
+    def reopen(self, ref: str) -> None:
+        """The tracker run `ref()` named, to log into again (`harness eval RUN_DIR`); its status
+        (finished, failed) stays what the harness run left."""
+
+    @abstractmethod
+    def ref(self) -> str | None:
+        """What `reopen` takes (a run id, a log folder); None before the run exists."""
 
     @abstractmethod
     def where(self) -> str:
@@ -138,8 +197,9 @@ class Tracker(ABC):
     def trial(self, trial: TrialOutcome) -> None: ...
 
     @abstractmethod
-    def evaluation(self, set_name: str, evaluation: Evaluation) -> None:
-        """Base vs tuned on one evaluated set; the test split's verdict is the run's."""
+    def summary(self, label: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
+        """Final numbers without a step (an evaluation, scores, a leaderboard); `label` names the
+        tags where a tracker shows them as one text entry (TensorBoard)."""
 
     @abstractmethod
     def artifacts(self, paths: list[Path]) -> None: ...
@@ -155,6 +215,12 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
             out |= _flatten(value, f"{prefix}{key}.")
         return out
     return {prefix.rstrip("."): data}
+
+
+def artifact_name(path: Path) -> str:
+    """A file's name among a run's artifacts: the model card and plots keep their folder
+    (`adapter/README.md`, `plots/<name>.png`), everything else its bare name."""
+    return f"{path.parent.name}/{path.name}" if path.parent.name in (runs.ADAPTER_DIR, runs.PLOTS_DIR) else path.name
 
 
 TEST_SET = "test"  # the test split's name among the evaluated sets: its verdict is the run's

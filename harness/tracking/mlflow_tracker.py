@@ -17,12 +17,11 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
-from harness import runs
 from harness.events import TrainingEvent
 from harness.masking import mask_url
-from harness.results import Evaluation, StoredTrialState
+from harness.results import StoredTrialState
 from harness.spec import MlflowSpec
-from harness.tracking.base import RunStart, Tracker, TrialOutcome, evaluation_metrics, training_curve, verdict_tags
+from harness.tracking.base import RunStart, Tracker, TrialOutcome, artifact_name, training_curve
 
 _BATCH = 100  # MLflow's log_batch takes at most 100 params or tags per call (1000 metrics)
 _STATUS = {StoredTrialState.COMPLETE: "FINISHED", StoredTrialState.PRUNED: "KILLED"}
@@ -51,6 +50,7 @@ class MlflowTracker(Tracker):
         self.client = client(self.uri)
         self.run_id: str | None = None
         self.experiment_id: str | None = None
+        self.reopened = False
 
     def where(self) -> str:
         return f"{mask_url(self.uri)}, experiment {self.experiment}, run {self.run_id}"
@@ -62,6 +62,13 @@ class MlflowTracker(Tracker):
         self.run_id = self.client.create_run(self.experiment_id, run_name=run.name, tags=run.tags).info.run_id
         self._log(self.run_id, params=run.params)
         self.client.log_text(self.run_id, run.spec_yaml, "spec.yaml")
+
+    def reopen(self, ref: str) -> None:
+        self.experiment_id = self.client.get_run(ref).info.experiment_id
+        self.run_id, self.reopened = ref, True
+
+    def ref(self) -> str | None:
+        return self.run_id
 
     def training_event(self, event: TrainingEvent) -> None:
         curve = training_curve(event)
@@ -79,16 +86,16 @@ class MlflowTracker(Tracker):
             self.client.log_batch(child, metrics=intermediate[start:start + 1000])
         self.client.set_terminated(child, _STATUS.get(trial.state, "FAILED"))
 
-    def evaluation(self, set_name: str, evaluation: Evaluation) -> None:
-        self._log(self.run_id, metrics=evaluation_metrics(set_name, evaluation), tags=verdict_tags(set_name, evaluation))
+    def summary(self, label: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
+        self._log(self.run_id, metrics=metrics, tags=tags)
 
     def artifacts(self, paths: list[Path]) -> None:
         for path in paths:
-            folder = runs.ADAPTER_DIR if path.parent.name == runs.ADAPTER_DIR else None  # the model card: adapter/README.md
-            self.client.log_artifact(self.run_id, str(path), artifact_path=folder)
+            folder = Path(artifact_name(path)).parent
+            self.client.log_artifact(self.run_id, str(path), artifact_path=str(folder) if folder.name else None)
 
     def end(self, failed: bool) -> None:
-        if self.run_id is not None:
+        if self.run_id is not None and not self.reopened:
             self.client.set_terminated(self.run_id, "FAILED" if failed else "FINISHED")
 
     def _log(self, run_id: str, params: dict[str, str] | None = None, metrics: dict[str, float] | None = None,

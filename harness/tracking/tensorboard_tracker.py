@@ -12,8 +12,7 @@ from pathlib import Path
 from torch.utils.tensorboard import SummaryWriter
 
 from harness.events import TrainingEvent
-from harness.results import Evaluation
-from harness.tracking.base import RunStart, Tracker, TrialOutcome, evaluation_metrics, training_curve, verdict_tags
+from harness.tracking.base import RunStart, Tracker, TrialOutcome, artifact_name, training_curve
 
 
 class TensorBoardTracker(Tracker):
@@ -32,6 +31,14 @@ class TensorBoardTracker(Tracker):
         self.writer.add_text("run", _table(run.tags))
         self.writer.flush()
 
+    def reopen(self, ref: str) -> None:
+        """A new event file in the run's folder: TensorBoard reads the folder's files as one run."""
+        self.log_dir = Path(ref)
+        self.writer = SummaryWriter(log_dir=ref)
+
+    def ref(self) -> str | None:
+        return str(self.log_dir) if self.writer is not None else None
+
     def training_event(self, event: TrainingEvent) -> None:
         curve = training_curve(event)
         if curve is not None:
@@ -47,17 +54,17 @@ class TensorBoardTracker(Tracker):
                 writer.add_scalar(f"trial/{key}", value, 0)
             writer.add_text("trial", _table({**trial.tags, **{k: str(v) for k, v in trial.params.items()}}))
 
-    def evaluation(self, set_name: str, evaluation: Evaluation) -> None:
-        for key, value in evaluation_metrics(set_name, evaluation).items():
+    def summary(self, label: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
+        for key, value in metrics.items():
             self.writer.add_scalar(key, value, 0)
-        self.writer.add_text(f"{set_name}/verdict", _table(verdict_tags(set_name, evaluation)))
+        if tags:
+            self.writer.add_text(label, _table(tags))
         self.writer.flush()
 
     def artifacts(self, paths: list[Path]) -> None:
         for path in paths:
             if path.suffix == ".md":
-                self.writer.add_text(f"{path.parent.name}/{path.name}" if path.name == "README.md" else path.name,
-                                     path.read_text())
+                self.writer.add_text(artifact_name(path), path.read_text())
         self.writer.flush()
 
     def end(self, failed: bool) -> None:

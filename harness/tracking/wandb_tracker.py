@@ -13,9 +13,8 @@ from pathlib import Path
 import wandb
 
 from harness.events import TrainingEvent
-from harness.results import Evaluation
 from harness.spec import WandbSpec
-from harness.tracking.base import RunStart, Tracker, TrialOutcome, evaluation_metrics, training_curve, verdict_tags
+from harness.tracking.base import RunStart, Tracker, TrialOutcome, artifact_name, training_curve
 
 _TRIAL_COLUMNS = ["number", "state", "params", "metrics", "tags"]
 
@@ -27,6 +26,7 @@ class WandbTracker(Tracker):
         self.spec, self.project, self.run_dir = spec, spec.project or project, run_dir
         self.run: wandb.Run | None = None
         self.trials = wandb.Table(columns=_TRIAL_COLUMNS)
+        self.reopened = False
 
     def where(self) -> str:
         place = self.run.dir if self.spec.mode == "offline" else self.run.url
@@ -38,6 +38,15 @@ class WandbTracker(Tracker):
         self.run.summary.update(run.tags)
         self.run.define_metric("train/*", step_metric="train/step")
         self.run.define_metric("valid/*", step_metric="train/step")
+
+    def reopen(self, ref: str) -> None:
+        """Resumed by id; offline, a second run folder with the same id, which `wandb sync` merges."""
+        self.run = wandb.init(project=self.project, entity=self.spec.entity, mode=self.spec.mode, dir=self.run_dir,
+                              id=ref, resume="allow", reinit="create_new")
+        self.reopened = True
+
+    def ref(self) -> str | None:
+        return self.run.id if self.run is not None else None
 
     def training_event(self, event: TrainingEvent) -> None:
         curve = training_curve(event)
@@ -53,15 +62,15 @@ class WandbTracker(Tracker):
         self.trials.add_data(trial.number, trial.state.value, *(json.dumps(d) for d in (trial.params, trial.metrics, trial.tags)))
         self.run.log({"trials": wandb.Table(columns=_TRIAL_COLUMNS, data=self.trials.data)})
 
-    def evaluation(self, set_name: str, evaluation: Evaluation) -> None:
-        self.run.summary.update({**evaluation_metrics(set_name, evaluation), **verdict_tags(set_name, evaluation)})
+    def summary(self, label: str, metrics: dict[str, float], tags: dict[str, str]) -> None:
+        self.run.summary.update({**metrics, **tags})
 
     def artifacts(self, paths: list[Path]) -> None:
         artifact = wandb.Artifact(f"{self.project}-report", type="report")
         for path in paths:
-            artifact.add_file(str(path), name=f"{path.parent.name}/{path.name}" if path.name == "README.md" else path.name)
+            artifact.add_file(str(path), name=artifact_name(path))
         self.run.log_artifact(artifact)
 
     def end(self, failed: bool) -> None:
         if self.run is not None:
-            self.run.finish(exit_code=1 if failed else 0)
+            self.run.finish(exit_code=1 if failed and not self.reopened else 0)
