@@ -23,6 +23,7 @@ from harness.preflight import Checked, preflight
 from harness.report import write_leaderboard
 from harness.results import Leaderboard, LeaderboardRow, RunResults
 from harness.spec import Spec
+from harness.tracking import RunStart, leaderboard_metrics, leaderboard_tags, open_tracking
 
 log = logging.getLogger("harness")
 
@@ -33,7 +34,7 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Leaderboard:
     Every check of every model runs first, so a bad input stops the sweep before anything is written."""
     checked = preflight(spec)  # every model's checks; the data they share is read and split once
     sweep_dir = runs.sweep_area(Path(runs_dir or spec.runs_dir).resolve(), spec.project)
-    models = spec.sweep_specs()
+    models = {name: _tracked_with_the_sweep(model_spec, spec) for name, model_spec in spec.sweep_specs().items()}
     rows: list[LeaderboardRow] = []
     for number, (name, model_spec) in enumerate(models.items(), 1):
         progress.note(f"model {number}/{len(models)}: {name} ({model_spec.model.source})")
@@ -41,7 +42,32 @@ def run(spec: Spec, runs_dir: Path | None = None) -> Leaderboard:
         # after each model: a sweep stopped halfway still leaves the leaderboard of what finished
         board = Leaderboard(project=spec.project, sweep_dir=sweep_dir, headline=_shared_headline(rows), rows=rows)
         results.write(runs.leaderboard_path(sweep_dir), board)
-        write_leaderboard(sweep_dir)
+        report_files = write_leaderboard(sweep_dir)
+    return _track_leaderboard(spec, board, report_files)
+
+
+def _tracked_with_the_sweep(model_spec: Spec, spec: Spec) -> Spec:
+    """A model's tracker runs go to the sweep's MLflow experiment and W&B project (by default the
+    sweep's project, not the model's `<project>-<name>`), beside the leaderboard's own run."""
+    t = spec.tracking
+    pinned = {}
+    if t.mlflow is not None:
+        pinned["mlflow"] = t.mlflow.model_copy(update={"experiment": t.mlflow.experiment or spec.project})
+    if t.wandb is not None:
+        pinned["wandb"] = t.wandb.model_copy(update={"project": t.wandb.project or spec.project})
+    return model_spec.model_copy(update={"tracking": t.model_copy(update=pinned)}) if pinned else model_spec
+
+
+def _track_leaderboard(spec: Spec, board: Leaderboard, report_files: list[Path]) -> Leaderboard:
+    """The sweep's summary as a tracker run of its own (kind `sweep`): each model's numbers, the
+    leaderboard's files as artifacts; leaderboard.json then records where it went."""
+    sweep_dir = board.sweep_dir
+    with open_tracking(spec, sweep_dir, sweep_dir) as tracking:
+        tracking.start(RunStart.of("leaderboard", "sweep", spec))
+        tracking.summary("leaderboard", leaderboard_metrics(board), leaderboard_tags(board))
+        board = board.model_copy(update={"tracking": tracking.outcome()})
+        path = results.write(runs.leaderboard_path(sweep_dir), board)
+        tracking.artifacts([path, *report_files])
     return board
 
 

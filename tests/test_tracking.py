@@ -1,9 +1,13 @@
-"""Experiment tracking against the real things: an MLflow server this test starts (SQLite backend,
-127.0.0.1, a free port) read back through `MlflowClient`, TensorBoard event files read back with
-TensorBoard's own reader, W&B in offline mode; and a server stopped mid-run, which must not cost it."""
+"""Experiment tracking against the real things: an MLflow server this module starts (SQLite backend,
+127.0.0.1, a free port, one worker, no job runner) read back through `MlflowClient`, TensorBoard
+event files read back with TensorBoard's own reader, W&B in offline mode; one tracked run read back
+by several tests (the run itself, `harness eval` into it, `harness score` beside it); a sweep's
+leaderboard run; and a server stopped mid-run, which must not cost it."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import socket
@@ -11,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -19,10 +24,11 @@ import pytest
 from harness import runs
 from harness.cli import main
 from harness.errors import UserError
-from harness.results import load
+from harness.results import ScoreResults, load, load_eval, load_leaderboard
 from harness.tracking.checks import require_package
 from harness.tracking.mlflow_tracker import client as tracker_client
 from tests.conftest import tiny_spec_dict, write_spec
+from tests.test_sweep import broken_checkpoint, sweep_spec_dict
 
 BIN = Path(sys.executable).parent
 
@@ -43,6 +49,8 @@ class Server:
             [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
              "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(self.port),
              "--workers", "1"],
+            # no job-execution (huey) workers: the tests log runs, they run no server jobs
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
             stdout=(folder / "server.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True)
         client = tracker_client(self.uri)  # gives up on a request within seconds
         deadline = time.monotonic() + 120
@@ -63,13 +71,55 @@ class Server:
             self.process.wait()
 
 
-@pytest.fixture
-def server(tmp_path):
-    folder = tmp_path / "mlflow-server"
+@contextlib.contextmanager
+def _server(folder: Path):
     folder.mkdir()
     started = Server(folder)
-    yield started
-    started.stop()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One server for the module's tests; each logs to an experiment of its own."""
+    with _server(tmp_path_factory.mktemp("mlflow") / "server") as started:
+        yield started
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    run_dir: Path
+    spec: Path
+    out: str  # what `harness run` printed
+
+
+@pytest.fixture(scope="module")
+def tracked_run(tmp_path_factory, server):
+    """One `harness run` (a 2-trial search, then the final training) with MLflow, TensorBoard and W&B
+    offline; the environment stays offline for the tests that log into it again."""
+    tmp_path = tmp_path_factory.mktemp("tracked")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WANDB_MODE", "offline")
+        env.setenv("WANDB_DIR", str(tmp_path / "wandb-home"))
+        env.setenv("HOME", str(tmp_path))  # no credentials, no network: offline must not need them
+        env.delenv("WANDB_API_KEY", raising=False)
+        tracking = {"mlflow": {"tracking_uri": server.uri, "experiment": "tiny-exp"}, "tensorboard": {},
+                    "wandb": {"mode": "offline"}}
+        # trials train 3 steps, validated after each (the pruner's rungs); the final model trains 4:
+        # it is retrained, so its curves stream through the training's event channel
+        spec = _search_spec(tmp_path, tracking, trial_train={"max_steps": 3, "eval_every": 1})
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            assert main(["run", str(spec)]) == 0
+        yield TrackedRun(run_dir=_run_dir(tmp_path), spec=spec, out=printed.getvalue())
+
+
+def _parent_and_children(client: mlflow.MlflowClient, experiment: str):
+    found = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    (parent,) = [r for r in found if "mlflow.parentRunId" not in r.data.tags]
+    return parent, [r for r in found if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
 
 
 def _search_spec(tmp_path: Path, tracking: dict, **search) -> Path:
@@ -85,27 +135,18 @@ def _run_dir(tmp_path: Path) -> Path:
 
 
 @pytest.mark.train
-def test_a_run_with_mlflow_tensorboard_and_wandb_offline_is_read_back(tmp_path, server, monkeypatch, capsys):
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-home"))
-    monkeypatch.setenv("HOME", str(tmp_path))  # no credentials, no network: offline must not need them
-    monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    tracking = {"mlflow": {"tracking_uri": server.uri, "experiment": "tiny-exp"}, "tensorboard": {},
-                "wandb": {"mode": "offline"}}
-    # trials train 3 steps, validated after each (the pruner's rungs); the final model trains 4:
-    # it is retrained, so its curves stream through the training's event channel
-    assert main(["run", str(_search_spec(tmp_path, tracking, trial_train={"max_steps": 3, "eval_every": 1}))]) == 0
-    assert "tracking: mlflow (http://127.0.0.1" in capsys.readouterr().out
-    run_dir = _run_dir(tmp_path)
+def test_a_run_with_mlflow_tensorboard_and_wandb_offline_is_read_back(tracked_run, server, tmp_path):
+    assert "tracking: mlflow (http://127.0.0.1" in tracked_run.out
+    run_dir = tracked_run.run_dir
     record = load(run_dir)
     assert record.tracking.trackers == ["mlflow", "tensorboard", "wandb"] and record.tracking.failures == []
 
     client = mlflow.MlflowClient(server.uri)
-    experiment = client.get_experiment_by_name("tiny-exp")
-    found = client.search_runs([experiment.experiment_id])
-    (parent,) = [r for r in found if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in found if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    parent, children = _parent_and_children(client, "tiny-exp")
     assert parent.info.run_name == run_dir.name and parent.info.status == "FINISHED"
+    # what `harness eval` finds the run by again
+    assert record.tracking.runs["mlflow"] == parent.info.run_id
+    assert record.tracking.runs["tensorboard"] == str(run_dir / "tensorboard")
     # the spec (masked), the data summary, the environment and package versions
     assert parent.data.params["train.lr"] == "0.005" and parent.data.params["search.trials"] == "2"
     assert parent.data.tags["data.rows"] == str(record.data.rows)
@@ -120,6 +161,9 @@ def test_a_run_with_mlflow_tensorboard_and_wandb_offline_is_read_back(tmp_path, 
         history = client.get_metric_history(child.info.run_id, "valid/loss")
         assert trial.intermediate_values and {m.step: m.value for m in history} == pytest.approx(trial.intermediate_values)
         assert child.data.metrics["steps"] == trial.steps
+    # each child logged as its trial finished, not all at the end: the second one a whole trial later
+    first, second = sorted(children, key=lambda c: int(c.data.tags["trial"]))
+    assert second.info.start_time - first.info.start_time >= record.search.trials[1].duration_s * 1000 - 5
     # the final training's curves, step by step
     losses = client.get_metric_history(parent.info.run_id, "train/loss")
     assert [m.step for m in losses] == [h.step for h in record.training.history if h.loss is not None]
@@ -157,7 +201,8 @@ def test_a_run_with_mlflow_tensorboard_and_wandb_offline_is_read_back(tmp_path, 
 
     # W&B offline: its run folder inside the run directory, for `wandb sync`; the run's records are in
     # its binary transaction log (read only by W&B's Go core), the trials table in W&B's own table JSON
-    (offline,) = (run_dir / "wandb").glob("offline-run-*")
+    offline = min((run_dir / "wandb").glob("offline-run-*"))  # the run's own (a later `harness eval` adds one)
+    assert offline.name.endswith(f"-{record.tracking.runs['wandb']}")
     (log,) = offline.glob("run-*.wandb")
     assert b"verdict" in log.read_bytes() and f"test/{headline}/tuned".encode() in log.read_bytes()
     last = max(offline.glob("files/media/table/trials_*.table.json"), key=lambda p: int(p.name.split("_")[1]))
@@ -166,7 +211,99 @@ def test_a_run_with_mlflow_tensorboard_and_wandb_offline_is_read_back(tmp_path, 
 
 
 @pytest.mark.train
-def test_a_tracking_server_that_dies_mid_run_does_not_cost_the_run(tmp_path, server, capsys):
+def test_eval_of_a_run_logs_into_that_runs_tracker_runs(tracked_run, server):
+    run_dir = tracked_run.run_dir
+    record = load(run_dir)
+    client = mlflow.MlflowClient(server.uri)
+    runs_before = len(client.search_runs([client.get_experiment_by_name("tiny-exp").experiment_id]))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["eval", str(run_dir)]) == 0
+    evaluated = load_eval(run_dir / runs.EVAL)
+    assert evaluated.tracking.runs == record.tracking.runs and evaluated.tracking.failures == []
+    assert "tracking: mlflow (http://127.0.0.1" in printed.getvalue()
+
+    # MLflow: the same parent run, no new one; each number a second time, the status left as it was
+    parent, _ = _parent_and_children(client, "tiny-exp")
+    assert parent.info.run_id == record.tracking.runs["mlflow"] and parent.info.status == "FINISHED"
+    assert len(client.search_runs([parent.info.experiment_id])) == runs_before
+    headline = evaluated.evaluation.verdict.headline
+    for name, c in evaluated.evaluation.metrics.items():
+        for key in ("base", "tuned", "diff", "ci_low", "ci_high"):
+            if getattr(c, key) is not None:
+                assert [m.value for m in client.get_metric_history(parent.info.run_id, f"test/{name}/{key}")] == \
+                    pytest.approx([getattr(record.evaluation.metrics[name], key), getattr(c, key)])
+    assert parent.data.tags["verdict"] == evaluated.evaluation.verdict.outcome
+    assert "eval.json" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+    # TensorBoard: a second event file in the run's folder; W&B: the run resumed by its id (offline: a second folder)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    board = EventAccumulator(str(run_dir / "tensorboard"))
+    board.Reload()
+    assert [e.value for e in board.Scalars(f"test/{headline}/tuned")] == pytest.approx(
+        [record.evaluation.metrics[headline].tuned, evaluated.evaluation.metrics[headline].tuned])
+    wandb_runs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(wandb_runs) == 2 and all(f.name.endswith(f"-{record.tracking.runs['wandb']}") for f in wandb_runs)
+
+
+@pytest.mark.train
+def test_score_logs_into_a_new_run(tracked_run, server, tmp_path):
+    """Answers from elsewhere (here: the tracked run's tuned answers) get a tracker run of their own."""
+    record = load(tracked_run.run_dir)
+    spec = write_spec(tmp_path / "score.yaml", tiny_spec_dict(
+        runs_dir=str(tmp_path / "runs"), tracking={"mlflow": {"tracking_uri": server.uri, "experiment": "tiny-score"}}))
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("".join(json.dumps({"id": e.id, "answer": e.tuned}) + "\n" for e in record.evaluation.examples))
+    assert main(["score", "--spec", str(spec), str(answers), "--out", str(tmp_path / "scored")]) == 0
+    scored = ScoreResults.model_validate_json((tmp_path / "scored" / runs.SCORE).read_text())
+
+    client = mlflow.MlflowClient(server.uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("tiny-score").experiment_id])
+    assert scored.tracking.runs == {"mlflow": run.info.run_id} and scored.tracking.failures == []
+    assert run.info.run_name == "score answers.jsonl" and run.info.status == "FINISHED"
+    assert run.data.tags["harness.kind"] == "score" and run.data.params["project"] == "tiny"
+    test = scored.sets["test"]
+    assert run.data.metrics["test/answered"] == test.answered == len(record.evaluation.examples)
+    measured = {metric: interval for metric, interval in test.metrics.items() if interval.mean is not None}
+    assert measured  # (execution is not measured: WikiSQL rows have no database)
+    for metric, interval in measured.items():
+        assert run.data.metrics[f"test/{metric}/mean"] == pytest.approx(interval.mean)
+        assert run.data.metrics[f"test/{metric}/ci_high"] == pytest.approx(interval.ci_high)
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"score.json", "spec.yaml"}
+
+
+@pytest.mark.train
+def test_a_sweep_logs_each_model_and_its_leaderboard_into_one_experiment(tmp_path, server):
+    spec = sweep_spec_dict("tiny", str(broken_checkpoint(tmp_path)), runs_dir=str(tmp_path / "runs"),
+                           tracking={"mlflow": {"tracking_uri": server.uri}})
+    assert main(["run", str(write_spec(tmp_path / "sweep.yaml", spec))]) == 1  # the broken model fails
+    sweep_dir = runs.sweep_area((tmp_path / "runs").resolve(), "sweep")
+    board = load_leaderboard(sweep_dir)
+
+    client = mlflow.MlflowClient(server.uri)
+    found = client.search_runs([client.get_experiment_by_name("sweep").experiment_id])  # the sweep's project
+    by_name = {r.info.run_name: r for r in found}
+    finished, broken = board.rows
+    assert by_name[finished.run_dir.name].info.status == "FINISHED"  # each model's own parent run
+    assert by_name[broken.run_dir.name].info.status == "FAILED"
+    summary = by_name["leaderboard"]
+    assert board.tracking.runs == {"mlflow": summary.info.run_id} and len(found) == 3
+    assert summary.data.tags["harness.kind"] == "sweep" and summary.data.tags["sweep.models"] == "tiny-llama, broken"
+    assert summary.data.tags["broken.outcome"] == f"failed: {broken.error}"[:500]
+    for metric, c in finished.metrics.items():
+        assert summary.data.metrics[f"tiny-llama/{metric}/tuned"] == pytest.approx(c.tuned)
+    assert summary.data.metrics["tiny-llama/train_seconds"] == pytest.approx(finished.train_seconds)
+    artifacts = {a.path for a in client.list_artifacts(summary.info.run_id)}
+    assert {"leaderboard.json", "leaderboard.md", "leaderboard.html", "spec.yaml"} <= artifacts
+
+
+@pytest.mark.train
+def test_a_tracking_server_that_dies_mid_run_does_not_cost_the_run(tmp_path, capsys):
+    with _server(tmp_path / "mlflow-server") as server:  # its own: this test stops it
+        _run_through_a_dying_server(tmp_path, server, capsys)
+
+
+def _run_through_a_dying_server(tmp_path: Path, server: Server, capsys) -> None:
     spec_path = _search_spec(tmp_path, {"mlflow": {"tracking_uri": server.uri}, "tensorboard": {}}, trials=1)
     trial_done = tmp_path / "runs" / "tiny" / "search"
 
