@@ -90,6 +90,7 @@ def _run_sweep(spec, args) -> int:
     md, html = (board.sweep_dir / name for name in runs.LEADERBOARD_REPORTS)
     print(f"{len(board.rows) - len(board.failed)} of {len(board.rows)} models finished")
     print(f"leaderboard: {html}\n             {md}")
+    _print_tracking(board.tracking)
     return 1 if board.failed else 0
 
 
